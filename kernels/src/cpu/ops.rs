@@ -1,0 +1,1 @@
+//! Element-wise CPU ops (RMSNorm, softmax, RoPE, SiLU).

@@ -1,5 +1,20 @@
 //! edgelm runtime: maps a GGUF file and runs the model in it.
+//!
+//! `gguf` reads the file, `model` runs the transformer over a `kv_cache`, `tokenizer`
+//! and `chat` turn text into ids, `sampler` picks tokens, `session` and `generate`
+//! drive a generation and time it, `perplexity` scores a text, `metrics` reads memory.
 
 pub mod chat;
+pub mod error;
+pub mod generate;
 pub mod gguf;
+pub mod kv_cache;
+pub mod metrics;
+pub mod model;
+pub mod perplexity;
+pub mod sampler;
+pub mod session;
 pub mod tokenizer;
+
+pub use edgelm_kernels::cpu::Precision;
+pub use error::{Error, Result};

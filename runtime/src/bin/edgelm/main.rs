@@ -1,0 +1,38 @@
+//! `edgelm`: run a GGUF model on this device and report its speed and memory.
+
+mod info;
+mod load;
+mod perplexity;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "edgelm", version, about = "Run a GGUF language model on this device")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text from a prompt and report tokens/s, time to first token and memory.
+    Run(run::RunArgs),
+    /// Describe a GGUF file: architecture, hyper-parameters, tokenizer, tensors.
+    Info(info::InfoArgs),
+    /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
+    Perplexity(perplexity::PerplexityArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run::main(a),
+        Command::Info(a) => info::main(a),
+        Command::Perplexity(a) => perplexity::main(a),
+    };
+    if let Err(e) = result {
+        eprintln!("edgelm: error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,84 @@
+//! `edgelm perplexity`: llama-perplexity's estimate on a text file.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use edgelm_runtime::kv_cache::KvType;
+use edgelm_runtime::perplexity::perplexity;
+use edgelm_runtime::session::{Session, SessionOptions};
+use edgelm_runtime::Precision;
+
+use crate::load::{load, thread_pool};
+
+#[derive(Args)]
+pub struct PerplexityArgs {
+    /// GGUF model file.
+    #[arg(short, long)]
+    model: PathBuf,
+    /// Text file to score.
+    #[arg(short, long)]
+    file: PathBuf,
+    /// Chunk size in tokens.
+    #[arg(short, long, default_value_t = 512)]
+    ctx: usize,
+    /// Worker threads (default: one per physical core).
+    #[arg(short, long, default_value_t = 0)]
+    threads: usize,
+    /// Reference mode: f32 weights, activations and KV cache.
+    #[arg(long)]
+    precise: bool,
+    /// Score at most this many chunks.
+    #[arg(long)]
+    chunks: Option<usize>,
+}
+
+pub fn main(a: PerplexityArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("{}: cannot read the text", a.file.display()))?;
+    let pool = thread_pool(a.threads)?;
+    pool.install(|| {
+        let loaded = load(&a.model)?;
+        let tok = &loaded.tokenizer;
+        let mut tokens = tok.encode(&text, true, false);
+        if let Some(c) = a.chunks {
+            tokens.truncate(c.saturating_mul(a.ctx));
+        }
+        let opts = SessionOptions {
+            n_ctx: a.ctx,
+            kv_type: if a.precise { KvType::F32 } else { KvType::F16 },
+            precision: if a.precise {
+                Precision::Precise
+            } else {
+                Precision::Fast
+            },
+            n_batch: a.ctx,
+        };
+        let mut session = Session::new(&loaded.model, &opts)?;
+        eprintln!(
+            "perplexity: {} tokens, {} chunks of {}, {} threads",
+            tokens.len(),
+            tokens.len() / a.ctx,
+            a.ctx,
+            rayon::current_num_threads()
+        );
+        let bos = if tok.add_bos() { tok.bos() } else { None };
+        let start = Instant::now();
+        let est = perplexity(&mut session, &tokens, bos, |i, e| {
+            eprint!("[{}]{:.4},", i + 1, e.ppl);
+        })?;
+        eprintln!();
+        println!(
+            "Final estimate: PPL = {:.4} +/- {:.5}",
+            est.ppl, est.error
+        );
+        eprintln!(
+            "{} chunks, {} scored tokens, {:.1} s",
+            est.chunks,
+            est.scored_tokens,
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,311 @@
+//! `edgelm run`: generate text, stream it to stdout, report to stderr (or JSON).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use edgelm_runtime::chat::{render_chat, ChatMessage};
+use edgelm_runtime::generate::{generate, Generation, StopReason};
+use edgelm_runtime::kv_cache::KvType;
+use edgelm_runtime::metrics::peak_rss_mib;
+use edgelm_runtime::sampler::{Sampler, SamplerConfig};
+use edgelm_runtime::session::{Session, SessionOptions};
+use edgelm_runtime::tokenizer::Tokenizer;
+use edgelm_runtime::Precision;
+
+use crate::load::{load, thread_pool, MIB};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// GGUF model file.
+    #[arg(short, long)]
+    model: PathBuf,
+    /// Prompt text.
+    #[arg(short, long, conflicts_with = "file")]
+    prompt: Option<String>,
+    /// Read the prompt from a file.
+    #[arg(short, long)]
+    file: Option<PathBuf>,
+    /// Tokens to generate at most.
+    #[arg(short = 'n', long, default_value_t = 128)]
+    n_predict: usize,
+    /// Wrap the prompt in the model's chat template (tokenizer.chat_template).
+    #[arg(long)]
+    chat: bool,
+    /// System message for --chat.
+    #[arg(long, requires = "chat")]
+    system: Option<String>,
+    /// Worker threads (default: one per physical core).
+    #[arg(short, long, default_value_t = 0)]
+    threads: usize,
+    /// Context size in tokens (default: min(model context, 4096)).
+    #[arg(short, long, default_value_t = 0)]
+    ctx: usize,
+    /// Prompt tokens per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temp: f32,
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    #[arg(long, default_value_t = 64)]
+    repeat_last_n: usize,
+    /// Random seed (default: from the clock). The same seed repeats a run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// KV cache element type.
+    #[arg(long, value_parser = ["f16", "f32"], default_value = "f16")]
+    kv_type: String,
+    /// Reference mode: weights dequantized to f32, f32 activations and KV cache.
+    #[arg(long)]
+    precise: bool,
+    /// Print the prompt before the generated text.
+    #[arg(long)]
+    echo: bool,
+    /// Print one JSON object with the text, ids and report instead of streaming.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn main(a: RunArgs) -> Result<()> {
+    let prompt = match (&a.prompt, &a.file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("{}: cannot read the prompt file", f.display()))?,
+        (None, None) => bail!("give a prompt with -p TEXT or -f FILE"),
+    };
+    let pool = thread_pool(a.threads)?;
+    let threads = pool.current_num_threads();
+    pool.install(|| run(&a, &prompt, threads))
+}
+
+fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
+    let loaded = load(&a.model)?;
+    let (model, tok) = (&loaded.model, &loaded.tokenizer);
+    let text = if a.chat {
+        chat_prompt(tok, prompt, a.system.as_deref(), &a.model)?
+    } else {
+        prompt.to_string()
+    };
+    let ids = tok.encode(&text, true, true);
+    if ids.is_empty() {
+        bail!("the prompt is empty after tokenization");
+    }
+    let opts = SessionOptions {
+        n_ctx: a.ctx,
+        kv_type: if a.precise || a.kv_type == "f32" {
+            KvType::F32
+        } else {
+            KvType::F16
+        },
+        precision: if a.precise {
+            Precision::Precise
+        } else {
+            Precision::Fast
+        },
+        n_batch: a.batch,
+    };
+    let mut session = Session::new(model, &opts)?;
+    let seed = a.seed.unwrap_or_else(clock_seed);
+    let mut sampler = Sampler::new(SamplerConfig {
+        temperature: a.temp,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        min_p: a.min_p,
+        repeat_penalty: a.repeat_penalty,
+        repeat_last_n: a.repeat_last_n,
+        seed,
+    });
+
+    let mut out = Utf8Stream::default();
+    let stdout = std::io::stdout();
+    if a.echo && !a.json {
+        let _ = write!(stdout.lock(), "{text}");
+    }
+    let gen = generate(
+        &mut session,
+        &mut sampler,
+        &ids,
+        a.n_predict,
+        |t| tok.is_eog(t),
+        |t| {
+            if !a.json {
+                let piece = out.push(&tok.decode_token(t));
+                let mut lock = stdout.lock();
+                // A closed pipe (e.g. `| head`) must not abort the run.
+                let _ = lock.write_all(piece.as_bytes());
+                let _ = lock.flush();
+            }
+        },
+    )?;
+    let peak = peak_rss_mib();
+    let mapped = model.file.file_size() as f64 / MIB;
+    let kv_mib = session.kv_cache_bytes() as f64 / MIB;
+    if a.json {
+        let generated: Vec<u32> = gen.tokens.clone();
+        let report = serde_json::json!({
+            "text": tok.decode(&generated),
+            "tokens": generated,
+            "prompt_ids": ids,
+            "prompt_tokens": gen.prompt_tokens,
+            "generated_tokens": gen.tokens.len(),
+            "stop": gen.stop.as_str(),
+            "load_ms": loaded.load_ms,
+            "ttft_ms": gen.ttft_ms,
+            "prefill_ms": gen.prefill_ms,
+            "prefill_tok_s": gen.prefill_tok_s(),
+            "decode_ms": gen.decode_ms,
+            "decode_tok_s": gen.decode_tok_s(),
+            "peak_rss_mib": peak,
+            "model_mapped_mib": mapped,
+            "kv_cache_mib": kv_mib,
+            "n_ctx": session.n_ctx(),
+            "threads": threads,
+            "precise": a.precise,
+            "seed": seed,
+        });
+        println!("{report}");
+    } else {
+        let _ = stdout.lock().write_all(out.finish().as_bytes());
+        println!();
+        if gen.stop == StopReason::ContextFull {
+            eprintln!(
+                "edgelm: the context is full ({} tokens); stopped. Use --ctx to allow more.",
+                session.n_ctx()
+            );
+        }
+        print_report(a, &loaded.load_ms, &gen, threads, peak, mapped, kv_mib);
+    }
+    Ok(())
+}
+
+fn chat_prompt(
+    tok: &Tokenizer,
+    user: &str,
+    system: Option<&str>,
+    path: &std::path::Path,
+) -> Result<String> {
+    let Some(template) = tok.chat_template() else {
+        bail!(
+            "{}: --chat needs tokenizer.chat_template, which this file lacks",
+            path.display()
+        );
+    };
+    let mut messages = Vec::new();
+    if let Some(s) = system {
+        messages.push(ChatMessage {
+            role: "system".into(),
+            content: s.into(),
+        });
+    }
+    messages.push(ChatMessage {
+        role: "user".into(),
+        content: user.into(),
+    });
+    let name = |id: Option<u32>| {
+        id.and_then(|i| tok.token_str(i))
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ok(render_chat(
+        template,
+        &messages,
+        true,
+        &name(tok.bos()),
+        &name(tok.eos()),
+    )?)
+}
+
+fn print_report(
+    a: &RunArgs,
+    load_ms: &f64,
+    gen: &Generation,
+    threads: usize,
+    peak: Option<f64>,
+    mapped: f64,
+    kv_mib: f64,
+) {
+    let name = a.model.file_name().map_or_else(
+        || a.model.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    eprintln!();
+    eprintln!(
+        "edgelm: {name} | {threads} threads | {} | mapped {mapped:.1} MiB | KV cache {kv_mib:.1} MiB",
+        if a.precise { "precise (f32)" } else { "fast" }
+    );
+    eprintln!("  load        {load_ms:9.1} ms");
+    eprintln!(
+        "  prefill     {:9.1} ms  {:5} tokens  {:8.1} tok/s",
+        gen.prefill_ms,
+        gen.prompt_tokens,
+        gen.prefill_tok_s()
+    );
+    eprintln!("  first token {:9.1} ms", gen.ttft_ms);
+    eprintln!(
+        "  decode      {:9.1} ms  {:5} tokens  {:8.1} tok/s",
+        gen.decode_ms,
+        gen.decode_steps,
+        gen.decode_tok_s()
+    );
+    match peak {
+        Some(p) => eprintln!("  peak RSS    {p:9.1} MiB"),
+        None => eprintln!("  peak RSS    (not available on this OS)"),
+    }
+    eprintln!(
+        "  generated {} tokens, stopped: {}",
+        gen.tokens.len(),
+        gen.stop.as_str()
+    );
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Turns token bytes into text without splitting a UTF-8 character across tokens.
+#[derive(Default)]
+struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        match std::str::from_utf8(&self.pending) {
+            Ok(s) => {
+                let s = s.to_string();
+                self.pending.clear();
+                s
+            }
+            Err(e) if e.error_len().is_none() => {
+                // An incomplete character at the end: keep it for the next token.
+                let n = e.valid_up_to();
+                let s = String::from_utf8_lossy(&self.pending[..n]).into_owned();
+                self.pending.drain(..n);
+                s
+            }
+            Err(_) => {
+                let s = String::from_utf8_lossy(&self.pending).into_owned();
+                self.pending.clear();
+                s
+            }
+        }
+    }
+
+    fn finish(&mut self) -> String {
+        let s = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        s
+    }
+}

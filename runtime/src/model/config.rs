@@ -1,0 +1,139 @@
+//! Hyper-parameters of a model, read from GGUF metadata (`{arch}.*` keys).
+
+use edgelm_kernels::cpu::ops::RopeStyle;
+
+use crate::error::{Error, Result};
+use crate::gguf::GgufFile;
+
+/// Architectures the runtime can run, as named by `general.architecture`.
+pub const SUPPORTED_ARCHS: &[&str] = &["llama", "qwen2"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// Llama 2/3, SmolLM2, TinyLlama, Mistral-style models.
+    Llama,
+    /// Qwen2: biases on q/k/v and NeoX RoPE.
+    Qwen2,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_ff: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    /// Dimensions of each head that RoPE rotates.
+    pub n_rot: usize,
+    pub rope_base: f32,
+    pub rope_style: RopeStyle,
+    pub rms_eps: f32,
+    /// Context length the model was trained for.
+    pub n_ctx_train: usize,
+}
+
+impl ModelConfig {
+    pub fn from_gguf(f: &GgufFile) -> Result<ModelConfig> {
+        let bad = |msg: String| Error::Model {
+            path: f.path().to_path_buf(),
+            msg,
+        };
+        let arch_name = f
+            .get_str("general.architecture")?
+            .ok_or_else(|| bad("missing general.architecture".into()))?;
+        let arch = match arch_name {
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            other => {
+                return Err(bad(format!(
+                    "unsupported architecture '{other}' (supported: {})",
+                    SUPPORTED_ARCHS.join(", ")
+                )))
+            }
+        };
+        let key = |k: &str| format!("{arch_name}.{k}");
+        let required = |k: &str| -> Result<usize> {
+            match f.get_u32(&key(k))? {
+                Some(0) => Err(bad(format!("{} is 0", key(k)))),
+                Some(v) => Ok(v as usize),
+                None => Err(bad(format!("missing {}", key(k)))),
+            }
+        };
+        let n_layer = required("block_count")?;
+        let n_embd = required("embedding_length")?;
+        let n_ff = required("feed_forward_length")?;
+        let n_head = required("attention.head_count")?;
+        let n_head_kv = match f.get_u32(&key("attention.head_count_kv"))? {
+            Some(v) => v as usize,
+            None => n_head,
+        };
+        if n_head_kv == 0 || n_head % n_head_kv != 0 {
+            return Err(bad(format!(
+                "{} heads cannot be grouped over {n_head_kv} KV heads",
+                n_head
+            )));
+        }
+        let head_dim = match f.get_u32(&key("attention.key_length"))? {
+            Some(v) => v as usize,
+            None if n_embd % n_head == 0 => n_embd / n_head,
+            None => {
+                return Err(bad(format!(
+                    "embedding {n_embd} is not a multiple of {n_head} heads"
+                )))
+            }
+        };
+        let n_rot = f
+            .get_u32(&key("rope.dimension_count"))?
+            .map_or(head_dim, |v| v as usize);
+        if n_rot > head_dim || n_rot % 2 != 0 || head_dim == 0 {
+            return Err(bad(format!(
+                "rope.dimension_count {n_rot} does not fit head size {head_dim}"
+            )));
+        }
+        let rms_eps = f
+            .get_f32(&key("attention.layer_norm_rms_epsilon"))?
+            .unwrap_or(1e-5);
+        let rope_base = f.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0);
+        let n_ctx_train = f
+            .get_u32(&key("context_length"))?
+            .map_or(2048, |v| v as usize);
+        Ok(ModelConfig {
+            arch,
+            n_layer,
+            n_embd,
+            n_ff,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_rot,
+            rope_base,
+            rope_style: match arch {
+                Arch::Llama => RopeStyle::Interleaved,
+                Arch::Qwen2 => RopeStyle::Neox,
+            },
+            rms_eps,
+            n_ctx_train,
+        })
+    }
+
+    /// Width of the query projection (`n_head * head_dim`).
+    pub fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+
+    /// Width of one cached key or value row (`n_head_kv * head_dim`).
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}

@@ -1,0 +1,202 @@
+//! The model's tensors, located in the mapped GGUF file and checked against the
+//! hyper-parameters before anything runs.
+
+use edgelm_kernels::cpu::Weights;
+use edgelm_kernels::quant::{dequantize_row, GgmlType};
+
+use super::config::{Arch, ModelConfig};
+use crate::error::{Error, Result};
+use crate::gguf::{GgufFile, TensorInfo};
+
+/// A 2-D weight read in place from the map: `rows` rows of `cols` elements.
+#[derive(Clone, Debug)]
+pub struct Matrix {
+    pub info: TensorInfo,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Matrix {
+    pub fn view<'a>(&self, file: &'a GgufFile) -> Weights<'a> {
+        Weights {
+            ty: self.info.ty,
+            rows: self.rows,
+            cols: self.cols,
+            data: file.tensor_data(&self.info),
+        }
+    }
+
+    /// Row `r` as f32 (embedding lookups).
+    pub fn row_f32(&self, file: &GgufFile, r: usize, out: &mut [f32]) {
+        let row_bytes = self.info.ty.row_bytes(self.cols).expect("validated at load");
+        let data = &file.tensor_data(&self.info)[r * row_bytes..(r + 1) * row_bytes];
+        dequantize_row(self.info.ty, data, out);
+    }
+}
+
+pub struct Layer {
+    pub attn_norm: Vec<f32>,
+    pub wq: Matrix,
+    pub wk: Matrix,
+    pub wv: Matrix,
+    pub wo: Matrix,
+    pub bq: Option<Vec<f32>>,
+    pub bk: Option<Vec<f32>>,
+    pub bv: Option<Vec<f32>>,
+    pub ffn_norm: Vec<f32>,
+    pub gate: Matrix,
+    pub up: Matrix,
+    pub down: Matrix,
+}
+
+pub struct ModelWeights {
+    pub token_embd: Matrix,
+    pub output_norm: Vec<f32>,
+    /// `output.weight`, or the token embedding when the model ties them.
+    pub output: Matrix,
+    pub output_is_tied: bool,
+    /// Llama 3.1 style per-pair RoPE frequency divisors.
+    pub rope_freqs: Option<Vec<f32>>,
+    pub layers: Vec<Layer>,
+    pub vocab_size: usize,
+}
+
+struct Loader<'a> {
+    file: &'a GgufFile,
+}
+
+impl Loader<'_> {
+    fn bad(&self, msg: String) -> Error {
+        Error::Model {
+            path: self.file.path().to_path_buf(),
+            msg,
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<&TensorInfo> {
+        self.file.tensor(name)
+    }
+
+    fn get(&self, name: &str) -> Result<&TensorInfo> {
+        self.find(name)
+            .ok_or_else(|| self.bad(format!("missing tensor '{name}'")))
+    }
+
+    fn matrix(&self, name: &str, cols: usize, rows: Option<usize>) -> Result<Matrix> {
+        let info = self.get(name)?;
+        self.matrix_from(info, cols, rows)
+    }
+
+    fn matrix_from(&self, info: &TensorInfo, cols: usize, rows: Option<usize>) -> Result<Matrix> {
+        let dims = &info.dims;
+        let ok = dims.len() == 2
+            && dims[0] as usize == cols
+            && rows.is_none_or(|r| dims[1] as usize == r);
+        if !ok {
+            let want = match rows {
+                Some(r) => format!("[{cols}, {r}]"),
+                None => format!("[{cols}, n]"),
+            };
+            return Err(self.bad(format!(
+                "tensor '{}' has shape {:?}, expected {want}",
+                info.name, dims
+            )));
+        }
+        Ok(Matrix {
+            info: info.clone(),
+            rows: dims[1] as usize,
+            cols,
+        })
+    }
+
+    /// A 1-D tensor copied out as f32 (norms and biases are small).
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let info = self.get(name)?;
+        self.vector_from(info, len)
+    }
+
+    fn vector_from(&self, info: &TensorInfo, len: usize) -> Result<Vec<f32>> {
+        if info.dims.len() != 1 || info.dims[0] as usize != len {
+            return Err(self.bad(format!(
+                "tensor '{}' has shape {:?}, expected [{len}]",
+                info.name, info.dims
+            )));
+        }
+        if info.ty.is_quantized() {
+            return Err(self.bad(format!(
+                "tensor '{}' is {}, expected F32, F16 or BF16",
+                info.name, info.ty
+            )));
+        }
+        let mut out = vec![0.0; len];
+        dequantize_row(info.ty, self.file.tensor_data(info), &mut out);
+        Ok(out)
+    }
+
+    fn optional_vector(&self, name: &str, len: usize) -> Result<Option<Vec<f32>>> {
+        self.find(name)
+            .map(|info| self.vector_from(info, len))
+            .transpose()
+    }
+}
+
+impl ModelWeights {
+    pub fn load(file: &GgufFile, c: &ModelConfig) -> Result<ModelWeights> {
+        let l = Loader { file };
+        let token_embd = l.matrix("token_embd.weight", c.n_embd, None)?;
+        let vocab_size = token_embd.rows;
+        let (output, output_is_tied) = match l.find("output.weight") {
+            Some(info) => (l.matrix_from(info, c.n_embd, Some(vocab_size))?, false),
+            None => (token_embd.clone(), true),
+        };
+        let rope_freqs = l.optional_vector("rope_freqs.weight", c.n_rot / 2)?;
+        let mut layers = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let n = |s: &str| format!("blk.{i}.{s}");
+            let biases = c.arch == Arch::Qwen2;
+            let bias = |s: &str, len: usize| -> Result<Option<Vec<f32>>> {
+                if biases {
+                    l.vector(&n(s), len).map(Some)
+                } else {
+                    l.optional_vector(&n(s), len)
+                }
+            };
+            layers.push(Layer {
+                attn_norm: l.vector(&n("attn_norm.weight"), c.n_embd)?,
+                wq: l.matrix(&n("attn_q.weight"), c.n_embd, Some(c.q_dim()))?,
+                wk: l.matrix(&n("attn_k.weight"), c.n_embd, Some(c.kv_dim()))?,
+                wv: l.matrix(&n("attn_v.weight"), c.n_embd, Some(c.kv_dim()))?,
+                wo: l.matrix(&n("attn_output.weight"), c.q_dim(), Some(c.n_embd))?,
+                bq: bias("attn_q.bias", c.q_dim())?,
+                bk: bias("attn_k.bias", c.kv_dim())?,
+                bv: bias("attn_v.bias", c.kv_dim())?,
+                ffn_norm: l.vector(&n("ffn_norm.weight"), c.n_embd)?,
+                gate: l.matrix(&n("ffn_gate.weight"), c.n_embd, Some(c.n_ff))?,
+                up: l.matrix(&n("ffn_up.weight"), c.n_embd, Some(c.n_ff))?,
+                down: l.matrix(&n("ffn_down.weight"), c.n_ff, Some(c.n_embd))?,
+            });
+        }
+        Ok(ModelWeights {
+            token_embd,
+            output_norm: l.vector("output_norm.weight", c.n_embd)?,
+            output,
+            output_is_tied,
+            rope_freqs,
+            layers,
+            vocab_size,
+        })
+    }
+
+    /// Types of the weight matrices, for reports.
+    pub fn matrix_types(&self) -> Vec<GgmlType> {
+        let mut tys = vec![self.token_embd.info.ty, self.output.info.ty];
+        for l in &self.layers {
+            for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down] {
+                tys.push(m.info.ty);
+            }
+        }
+        tys.sort_by_key(|t| t.id());
+        tys.dedup();
+        tys
+    }
+}

@@ -1,0 +1,258 @@
+//! Picks the next token from logits: greedy, or llama.cpp's chain of repeat penalty,
+//! top-k, top-p, min-p and temperature followed by a seeded draw.
+
+/// Sampling settings; the defaults are llama.cpp's.
+#[derive(Clone, Debug)]
+pub struct SamplerConfig {
+    /// 0 (or below) means greedy.
+    pub temperature: f32,
+    /// 0 disables.
+    pub top_k: usize,
+    /// 1.0 disables.
+    pub top_p: f32,
+    /// 0.0 disables.
+    pub min_p: f32,
+    /// 1.0 disables.
+    pub repeat_penalty: f32,
+    /// How many recent tokens the repeat penalty looks at.
+    pub repeat_last_n: usize,
+    pub seed: u64,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            seed: 0,
+        }
+    }
+}
+
+pub struct Sampler {
+    cfg: SamplerConfig,
+    rng: SplitMix64,
+    recent: Vec<u32>,
+}
+
+impl Sampler {
+    pub fn new(cfg: SamplerConfig) -> Sampler {
+        Sampler {
+            rng: SplitMix64(cfg.seed),
+            cfg,
+            recent: Vec::new(),
+        }
+    }
+
+    /// Records a token (prompt or generated) for the repeat penalty.
+    pub fn accept(&mut self, token: u32) {
+        self.recent.push(token);
+        let keep = self.cfg.repeat_last_n;
+        if self.recent.len() > keep.max(1) * 2 {
+            self.recent.drain(..self.recent.len() - keep);
+        }
+    }
+
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let mut logits = logits.to_vec();
+        self.apply_repeat_penalty(&mut logits);
+        if self.cfg.temperature <= 0.0 {
+            return argmax(&logits);
+        }
+        let mut cands: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, l))
+            .collect();
+        cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if self.cfg.top_k > 0 {
+            cands.truncate(self.cfg.top_k);
+        }
+        // top-p and min-p on the untempered distribution, as llama.cpp orders them.
+        let probs = softmax_of(&cands, 1.0);
+        if self.cfg.top_p < 1.0 {
+            let mut cum = 0.0;
+            let mut keep = cands.len();
+            for (i, p) in probs.iter().enumerate() {
+                cum += p;
+                if cum >= self.cfg.top_p {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            cands.truncate(keep);
+        }
+        if self.cfg.min_p > 0.0 {
+            let threshold = probs[0] * self.cfg.min_p;
+            let keep = probs[..cands.len()]
+                .iter()
+                .take_while(|&&p| p >= threshold)
+                .count()
+                .max(1);
+            cands.truncate(keep);
+        }
+        let probs = softmax_of(&cands, self.cfg.temperature);
+        let r = self.rng.next_f64();
+        let mut cum = 0.0;
+        for (c, p) in cands.iter().zip(&probs) {
+            cum += *p as f64;
+            if r < cum {
+                return c.0;
+            }
+        }
+        cands.last().map_or(0, |c| c.0)
+    }
+
+    fn apply_repeat_penalty(&self, logits: &mut [f32]) {
+        let penalty = self.cfg.repeat_penalty;
+        if penalty == 1.0 || self.cfg.repeat_last_n == 0 {
+            return;
+        }
+        let start = self.recent.len().saturating_sub(self.cfg.repeat_last_n);
+        let mut seen: Vec<u32> = self.recent[start..].to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        for id in seen {
+            if let Some(l) = logits.get_mut(id as usize) {
+                *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+            }
+        }
+    }
+}
+
+/// Index of the largest logit (the first one on ties).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn softmax_of(cands: &[(u32, f32)], temperature: f32) -> Vec<f32> {
+    let max = cands.first().map_or(0.0, |c| c.1);
+    let mut p: Vec<f32> = cands
+        .iter()
+        .map(|c| ((c.1 - max) / temperature).exp())
+        .collect();
+    let sum: f32 = p.iter().sum();
+    p.iter_mut().for_each(|v| *v /= sum);
+    p
+}
+
+/// Small, fast, seedable generator (Steele et al.'s SplitMix64).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(temperature: f32) -> SamplerConfig {
+        SamplerConfig {
+            temperature,
+            seed: 7,
+            ..SamplerConfig::default()
+        }
+    }
+
+    #[test]
+    fn greedy_takes_the_largest_logit() {
+        let mut s = Sampler::new(cfg(0.0));
+        assert_eq!(s.sample(&[0.1, 2.0, -1.0, 1.9]), 1);
+    }
+
+    #[test]
+    fn same_seed_same_tokens_and_draws_follow_probabilities() {
+        let logits = [1.0f32, 1.5, 0.5, 1.2];
+        let draw = |seed| {
+            let mut s = Sampler::new(SamplerConfig {
+                seed,
+                min_p: 0.0,
+                top_p: 1.0,
+                temperature: 1.0,
+                ..SamplerConfig::default()
+            });
+            (0..4000).map(|_| s.sample(&logits)).collect::<Vec<_>>()
+        };
+        let a = draw(3);
+        assert_eq!(a, draw(3));
+        assert_ne!(a, draw(4));
+        // Frequencies follow softmax(logits) within a few percent.
+        let z: f32 = logits.iter().map(|l| l.exp()).sum();
+        for (i, l) in logits.iter().enumerate() {
+            let freq = a.iter().filter(|&&t| t as usize == i).count() as f32 / a.len() as f32;
+            assert!((freq - l.exp() / z).abs() < 0.03, "token {i}: {freq}");
+        }
+    }
+
+    #[test]
+    fn top_k_one_and_min_p_restrict_the_draw() {
+        let logits = [0.0f32, 5.0, 4.9, -3.0];
+        let mut s = Sampler::new(SamplerConfig {
+            top_k: 1,
+            ..cfg(1.5)
+        });
+        assert!((0..100).all(|_| s.sample(&logits) == 1));
+        // min_p 0.5: token 3 (p ~ 1e-4 of the top) never appears, 1 and 2 both do.
+        let mut s = Sampler::new(SamplerConfig {
+            top_k: 0,
+            min_p: 0.5,
+            ..cfg(1.0)
+        });
+        let drawn: Vec<u32> = (0..400).map(|_| s.sample(&logits)).collect();
+        assert!(drawn.contains(&1) && drawn.contains(&2));
+        assert!(!drawn.contains(&0) && !drawn.contains(&3));
+    }
+
+    #[test]
+    fn top_p_keeps_the_smallest_set_reaching_p() {
+        // probabilities ~ [0.64, 0.24, 0.09, 0.03]: top_p 0.8 keeps two tokens.
+        let logits = [3.0f32, 2.0, 1.0, 0.0];
+        let mut s = Sampler::new(SamplerConfig {
+            top_k: 0,
+            min_p: 0.0,
+            top_p: 0.8,
+            ..cfg(1.0)
+        });
+        let drawn: Vec<u32> = (0..500).map(|_| s.sample(&logits)).collect();
+        assert!(drawn.contains(&0) && drawn.contains(&1));
+        assert!(!drawn.contains(&2) && !drawn.contains(&3));
+    }
+
+    #[test]
+    fn repeat_penalty_divides_positive_and_multiplies_negative_logits() {
+        let mut s = Sampler::new(SamplerConfig {
+            repeat_penalty: 2.0,
+            ..cfg(0.0)
+        });
+        s.accept(0);
+        // token 0: 3.0 -> 1.5, below token 1's 2.0.
+        assert_eq!(s.sample(&[3.0, 2.0]), 1);
+        s.accept(1);
+        // both penalized: 1.5 vs 1.0
+        assert_eq!(s.sample(&[3.0, 2.0]), 0);
+        let mut logits = [-1.0f32, 0.5];
+        s.apply_repeat_penalty(&mut logits);
+        assert_eq!(logits, [-2.0, 0.25]);
+    }
+}

@@ -1,0 +1,119 @@
+//! A generation session: the model, its KV cache and the current position.
+
+use edgelm_kernels::cpu::Precision;
+
+use crate::error::{Error, Result};
+use crate::kv_cache::{KvCache, KvType};
+use crate::model::{LogitsFor, Model};
+
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Context size in tokens; 0 means min(model context, 4096).
+    pub n_ctx: usize,
+    pub kv_type: KvType,
+    pub precision: Precision,
+    /// Prompt tokens evaluated per forward pass.
+    pub n_batch: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            n_ctx: 0,
+            kv_type: KvType::F16,
+            precision: Precision::Fast,
+            n_batch: 64,
+        }
+    }
+}
+
+pub struct Session<'m> {
+    model: &'m Model,
+    kv: KvCache,
+    pos: usize,
+    precision: Precision,
+    n_batch: usize,
+}
+
+impl<'m> Session<'m> {
+    pub fn new(model: &'m Model, opts: &SessionOptions) -> Result<Session<'m>> {
+        let c = &model.config;
+        let n_ctx = match opts.n_ctx {
+            0 => c.n_ctx_train.min(4096),
+            n if n > c.n_ctx_train => {
+                return Err(Error::Invalid(format!(
+                    "--ctx {n} is larger than the model's context length {}",
+                    c.n_ctx_train
+                )))
+            }
+            n => n,
+        };
+        Ok(Session {
+            model,
+            kv: KvCache::new(opts.kv_type, c.n_layer, n_ctx, c.kv_dim()),
+            pos: 0,
+            precision: opts.precision,
+            n_batch: opts.n_batch.max(1),
+        })
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// Tokens in the cache.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.kv.n_ctx()
+    }
+
+    /// Free positions left in the context.
+    pub fn remaining(&self) -> usize {
+        self.n_ctx() - self.pos
+    }
+
+    pub fn kv_cache_bytes(&self) -> usize {
+        self.kv.bytes()
+    }
+
+    /// Forgets everything cached.
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Evaluates `tokens` in batches and returns the logits of the last one, or of
+    /// every one with [`LogitsFor::All`].
+    pub fn eval(&mut self, tokens: &[u32], logits_for: LogitsFor) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            return Err(Error::Invalid("nothing to evaluate: no tokens".into()));
+        }
+        if tokens.len() > self.remaining() {
+            return Err(Error::PromptTooLong {
+                prompt: self.pos + tokens.len(),
+                n_ctx: self.n_ctx(),
+                max: self.model.config.n_ctx_train,
+            });
+        }
+        let vocab = self.model.vocab_size();
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(Error::Invalid(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        let mut out = Vec::new();
+        for batch in tokens.chunks(self.n_batch) {
+            let logits =
+                self.model
+                    .forward(batch, self.pos, &mut self.kv, self.precision, logits_for);
+            self.pos += batch.len();
+            match logits_for {
+                LogitsFor::All => out.extend_from_slice(&logits),
+                LogitsFor::Last => out = logits,
+            }
+        }
+        Ok(out)
+    }
+}

@@ -115,8 +115,10 @@ impl Bpe {
             push(&mut heap, &syms, i - 1, i);
         }
         while let Some(Reverse((_, l, r, a, b, merged))) = heap.pop() {
-            // Skip pairs that changed since they were queued.
-            let stale = syms[l].next != Some(r)
+            // Skip pairs that changed since they were queued (either side merged away
+            // or grown).
+            let stale = syms[l].start == syms[l].end
+                || syms[l].next != Some(r)
                 || syms[l].sym != Some(a)
                 || syms[r].sym != Some(b)
                 || syms[r].start == syms[r].end;

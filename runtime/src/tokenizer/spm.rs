@@ -96,7 +96,8 @@ impl Spm {
         }
         while let Some(b) = heap.pop() {
             let (l, r) = (b.left, b.right);
-            let stale = syms[l].next != Some(r)
+            let stale = syms[l].start == syms[l].end
+                || syms[l].next != Some(r)
                 || syms[r].start == syms[r].end
                 || syms[r].end - syms[l].start != b.len;
             if stale {

@@ -25,7 +25,10 @@ fn messages(v: &Value) -> Vec<ChatMessage> {
 #[test]
 fn templates_render_like_jinja2() {
     let f = fixture();
-    let (bos, eos) = (f["bos_token"].as_str().unwrap(), f["eos_token"].as_str().unwrap());
+    let (bos, eos) = (
+        f["bos_token"].as_str().unwrap(),
+        f["eos_token"].as_str().unwrap(),
+    );
     let cases = f["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 30);
     let mut failures = Vec::new();

@@ -196,7 +196,10 @@ fn smollm2_matches_hf_tokenizers() {
     assert_eq!(tok.model_name(), "gpt2");
     assert_eq!(tok.pre_name(), Some("smollm"));
     assert_eq!(tok.vocab_size(), 49152);
-    assert_eq!((tok.bos(), tok.eos(), tok.add_bos()), (Some(1), Some(2), false));
+    assert_eq!(
+        (tok.bos(), tok.eos(), tok.add_bos()),
+        (Some(1), Some(2), false)
+    );
     assert_eq!(
         tok.encode("The capital of France is", true, false),
         [504, 3575, 282, 4649, 314]

@@ -75,7 +75,11 @@ fn matches_sentencepiece() {
         // Decoding matches sentencepiece's, with or without BOS.
         let decoded = c["decoded"].as_str().unwrap();
         assert_eq!(tok.decode(&got), decoded, "decode of {text:?}");
-        assert_eq!(tok.decode(&with_bos), decoded, "decode with BOS of {text:?}");
+        assert_eq!(
+            tok.decode(&with_bos),
+            decoded,
+            "decode with BOS of {text:?}"
+        );
     }
     assert!(
         failures.is_empty(),
@@ -93,7 +97,10 @@ fn unseen_characters_fall_back_to_bytes() {
     let ids = tok.encode("😀", false, false);
     // "▁" then the emoji's four UTF-8 bytes as <0xF0> <0x9F> <0x98> <0x80>.
     let pieces: Vec<&str> = ids.iter().map(|&i| tok.token_str(i).unwrap()).collect();
-    assert_eq!(pieces[pieces.len() - 4..], ["<0xF0>", "<0x9F>", "<0x98>", "<0x80>"]);
+    assert_eq!(
+        pieces[pieces.len() - 4..],
+        ["<0xF0>", "<0x9F>", "<0x98>", "<0x80>"]
+    );
     // A stream sees the raw bytes one at a time.
     let bytes: Vec<u8> = ids.iter().flat_map(|&i| tok.decode_token(i)).collect();
     assert_eq!(bytes, " 😀".as_bytes());

@@ -49,6 +49,14 @@ pub struct TokenizerSpec {
     pub chat_template: Option<String>,
 }
 
+impl TokenizerSpec {
+    /// llama.cpp's `add_bos` when the metadata does not say: on for SentencePiece
+    /// (`llama`) vocabularies and Llama 3 pre-tokenizers.
+    pub fn default_add_bos(model: &str, pre: Option<&str>) -> bool {
+        model == "llama" || (model == "gpt2" && pretokenize::llama3_family(pre))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error("unknown tokenizer model '{0}' (supported: gpt2, llama)")]
@@ -153,7 +161,10 @@ impl Tokenizer {
         let vocab = Vocab::new(spec.tokens, types, scores);
         let model = match spec.model.as_str() {
             "gpt2" => {
-                let merges = spec.merges.as_deref().ok_or(TokenizerError::MissingMerges)?;
+                let merges = spec
+                    .merges
+                    .as_deref()
+                    .ok_or(TokenizerError::MissingMerges)?;
                 let pre = PreTokenizer::for_name(spec.pre.as_deref())?;
                 Model::Bpe {
                     bpe: Bpe::new(&vocab, merges)?,

@@ -12,8 +12,7 @@ use super::TokenizerError;
 
 /// GPT-2's regex (HF ByteLevel's, with its trailing `\s+`, which only picks up whitespace
 /// the other branches leave behind and so gives the same pieces as llama.cpp's form).
-const GPT2: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 const LLAMA3: &str = concat!(
     r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])",
@@ -30,12 +29,7 @@ const QWEN2: &str = concat!(
 const DIGIT: &str = r"\p{N}";
 
 /// llama.cpp's "default" list: punctuation runs, GPT-2, digit runs, three ASCII digits.
-const DEFAULT: [&str; 4] = [
-    r"[\p{P}\$\+<=>\^~\|]+",
-    GPT2,
-    r"\p{N}+",
-    r"[0-9][0-9][0-9]",
-];
+const DEFAULT: [&str; 4] = [r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"];
 
 /// `tokenizer.ggml.pre` names understood, grouped by the regexes they use.
 const NAMES_DEFAULT: &[&str] = &["default"];
@@ -75,8 +69,8 @@ pub fn supported_names() -> String {
     .join(", ")
 }
 
-/// Whether llama.cpp turns add_bos on by default for this pre-tokenizer (Llama 3 family).
-pub(crate) fn default_add_bos(pre: Option<&str>) -> bool {
+/// Whether `pre` names a Llama 3 pre-tokenizer (llama.cpp adds BOS for those by default).
+pub(crate) fn llama3_family(pre: Option<&str>) -> bool {
     pre.is_some_and(|p| NAMES_LLAMA3.contains(&p))
 }
 
@@ -191,7 +185,12 @@ mod tests {
 
     #[test]
     fn unknown_name_lists_supported() {
-        let e = PreTokenizer::for_name(Some("nope")).unwrap_err().to_string();
-        assert!(e.contains("nope") && e.contains("llama-bpe") && e.contains("smollm"), "{e}");
+        let e = PreTokenizer::for_name(Some("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nope") && e.contains("llama-bpe") && e.contains("smollm"),
+            "{e}"
+        );
     }
 }

@@ -13,7 +13,7 @@ pub(crate) const SPACE: &str = "\u{2581}";
 #[derive(Debug)]
 pub(crate) struct Spm {
     /// Token for each byte: `<0xXX>`, else the byte's own text, else the unknown token.
-    byte_tokens: [Option<u32>; 256],
+    byte_tokens: Vec<Option<u32>>,
 }
 
 struct Bigram {
@@ -54,7 +54,7 @@ struct Sym {
 
 impl Spm {
     pub(crate) fn new(vocab: &Vocab, unk: Option<u32>) -> Spm {
-        let mut byte_tokens = [None; 256];
+        let mut byte_tokens = vec![None; 256];
         for (b, slot) in byte_tokens.iter_mut().enumerate() {
             let own = char::from_u32(b as u32)
                 .filter(|_| b < 0x80)

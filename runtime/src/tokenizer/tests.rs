@@ -130,3 +130,20 @@ fn errors_name_the_problem() {
         Err(TokenizerError::EmptyVocab)
     ));
 }
+
+#[test]
+fn llama3_takes_whole_words_from_the_vocabulary() {
+    // Merge order never reaches "abc" ("b c" wins first), but Llama 3 vocabularies look the
+    // whole piece up before merging (HF `ignore_merges`: [5] with it, [0, 3] without).
+    let spec = |pre: &str| TokenizerSpec {
+        model: "gpt2".into(),
+        pre: Some(pre.into()),
+        tokens: strings(&["a", "b", "c", "bc", "ab", "abc"]),
+        merges: Some(strings(&["b c", "a b", "ab c"])),
+        ..Default::default()
+    };
+    let llama3 = Tokenizer::from_spec(spec("llama-bpe")).unwrap();
+    assert_eq!(llama3.encode("abc", false, false), vec![5]);
+    let gpt2 = Tokenizer::from_spec(spec("gpt2")).unwrap();
+    assert_eq!(gpt2.encode("abc", false, false), vec![0, 3]);
+}

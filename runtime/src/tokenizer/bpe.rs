@@ -1,0 +1,165 @@
+//! Byte-level BPE (`tokenizer.ggml.model = "gpt2"`): merges applied by rank, lowest
+//! first, leftmost among equal ranks, within each pre-tokenized piece.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use super::vocab::Vocab;
+use super::TokenizerError;
+
+/// Symbols are interned strings: every vocabulary token and every merge operand, so
+/// merging compares integers.
+#[derive(Debug)]
+pub(crate) struct Bpe {
+    sym_ids: HashMap<String, u32>,
+    /// Token id of each symbol, when the symbol is a token.
+    sym_token: Vec<Option<u32>>,
+    /// (left, right) -> (rank, merged symbol).
+    merges: HashMap<(u32, u32), (u32, u32)>,
+}
+
+/// One symbol of a word being merged: a byte range of the word, linked to its neighbours.
+#[derive(Clone, Copy)]
+struct Sym {
+    start: usize,
+    end: usize,
+    sym: Option<u32>,
+    prev: Option<usize>,
+    next: Option<usize>,
+}
+
+impl Bpe {
+    pub(crate) fn new(vocab: &Vocab, merges: &[String]) -> Result<Bpe, TokenizerError> {
+        let mut sym_ids: HashMap<String, u32> = HashMap::with_capacity(vocab.len() + 16);
+        let mut sym_token: Vec<Option<u32>> = Vec::with_capacity(vocab.len() + 16);
+        for (text, &id) in &vocab.ids {
+            sym_ids.insert(text.clone(), sym_token.len() as u32);
+            sym_token.push(Some(id));
+        }
+        let mut intern = |s: &str| -> u32 {
+            if let Some(&i) = sym_ids.get(s) {
+                return i;
+            }
+            let i = sym_token.len() as u32;
+            sym_ids.insert(s.to_string(), i);
+            sym_token.push(None);
+            i
+        };
+        let mut table = HashMap::with_capacity(merges.len());
+        for (rank, m) in merges.iter().enumerate() {
+            // The separator is the first space after the first character (llama.cpp).
+            let split = m
+                .char_indices()
+                .nth(1)
+                .and_then(|(i, _)| m[i..].find(' ').map(|j| i + j));
+            let Some(at) = split else {
+                return Err(TokenizerError::BadMerge {
+                    index: rank,
+                    text: m.clone(),
+                });
+            };
+            let (left, right) = (&m[..at], &m[at + 1..]);
+            let merged = format!("{left}{right}");
+            let key = (intern(left), intern(right));
+            let merged = intern(&merged);
+            // A repeated pair keeps its first (best) rank.
+            table.entry(key).or_insert((rank as u32, merged));
+        }
+        Ok(Bpe {
+            sym_ids,
+            sym_token,
+            merges: table,
+        })
+    }
+
+    /// Appends the ids of `word` (already in byte-level characters).
+    pub(crate) fn encode_word(
+        &self,
+        word: &str,
+        vocab: &Vocab,
+        ignore_merges: bool,
+        out: &mut Vec<u32>,
+    ) {
+        if ignore_merges {
+            if let Some(id) = vocab.id(word) {
+                out.push(id);
+                return;
+            }
+        }
+        let mut syms: Vec<Sym> = Vec::with_capacity(word.len());
+        let mut buf = [0u8; 4];
+        for (start, c) in word.char_indices() {
+            let i = syms.len();
+            syms.push(Sym {
+                start,
+                end: start + c.len_utf8(),
+                sym: self.sym_ids.get(&*c.encode_utf8(&mut buf)).copied(),
+                prev: i.checked_sub(1),
+                next: None,
+            });
+            if i > 0 {
+                syms[i - 1].next = Some(i);
+            }
+        }
+
+        // (rank, left index, right index, left symbol, right symbol, merged symbol)
+        let mut heap = BinaryHeap::new();
+        let push = |heap: &mut BinaryHeap<_>, syms: &[Sym], l: usize, r: usize| {
+            if let (Some(a), Some(b)) = (syms[l].sym, syms[r].sym) {
+                if let Some(&(rank, merged)) = self.merges.get(&(a, b)) {
+                    heap.push(Reverse((rank, l, r, a, b, merged)));
+                }
+            }
+        };
+        for i in 1..syms.len() {
+            push(&mut heap, &syms, i - 1, i);
+        }
+        while let Some(Reverse((_, l, r, a, b, merged))) = heap.pop() {
+            // Skip pairs that changed since they were queued (either side merged away
+            // or grown).
+            let stale = syms[l].start == syms[l].end
+                || syms[l].next != Some(r)
+                || syms[l].sym != Some(a)
+                || syms[r].sym != Some(b)
+                || syms[r].start == syms[r].end;
+            if stale {
+                continue;
+            }
+            syms[l].end = syms[r].end;
+            syms[l].sym = Some(merged);
+            syms[l].next = syms[r].next;
+            syms[r].start = syms[r].end;
+            if let Some(n) = syms[r].next {
+                syms[n].prev = Some(l);
+            }
+            if let Some(p) = syms[l].prev {
+                push(&mut heap, &syms, p, l);
+            }
+            if let Some(n) = syms[l].next {
+                push(&mut heap, &syms, l, n);
+            }
+        }
+
+        let mut cur = if syms.is_empty() { None } else { Some(0) };
+        while let Some(i) = cur {
+            let s = syms[i];
+            let text = &word[s.start..s.end];
+            let id = s
+                .sym
+                .and_then(|x| self.sym_token[x as usize])
+                .or_else(|| vocab.id(text));
+            match id {
+                Some(id) => out.push(id),
+                // Not a token: llama.cpp falls back to the symbol's single bytes that are.
+                None => {
+                    for b in text.bytes() {
+                        if let Some(id) = std::str::from_utf8(&[b]).ok().and_then(|t| vocab.id(t)) {
+                            out.push(id);
+                        }
+                    }
+                }
+            }
+            cur = s.next;
+        }
+    }
+}

@@ -84,6 +84,11 @@ impl<'m> Session<'m> {
         self.pos = 0;
     }
 
+    /// Forgets cached positions from `pos` on (to rewind a conversation).
+    pub fn truncate(&mut self, pos: usize) {
+        self.pos = self.pos.min(pos);
+    }
+
     /// Evaluates `tokens` in batches and returns the logits of the last one, or of
     /// every one with [`LogitsFor::All`].
     pub fn eval(&mut self, tokens: &[u32], logits_for: LogitsFor) -> Result<Vec<f32>> {

@@ -1,0 +1,100 @@
+//! Matrix products per weight type at SmolLM2-135M and 7B-like shapes, for decode
+//! (one token) and prefill (64 tokens). Throughput is weight bytes streamed per second.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use edgelm_kernels::cpu::{matmul, Precision, Weights};
+use edgelm_kernels::quant::{quantize_row, GgmlType};
+
+/// Deterministic pseudo-random values in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// Weights of `ty`: quantized from random values where we have a quantizer; K-quants
+/// (weight quantizers arrive with the compressor) get blocks of random bytes whose
+/// f16 scales are patched to sane values.
+fn weights(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
+    let row_bytes = ty.row_bytes(cols).unwrap();
+    let mut data = vec![0u8; rows * row_bytes];
+    let x = values(cols, 7);
+    for row in data.chunks_exact_mut(row_bytes) {
+        if quantize_row(ty, &x, row).is_err() {
+            for (i, b) in row.iter_mut().enumerate() {
+                *b = (i * 37 % 251) as u8;
+            }
+            // d (and dmin) sit at the end of Q6_K/Q3_K/Q2_K blocks and the start of Q4_K/Q5_K.
+            let scale = half::f16::from_f32(0.01).to_le_bytes();
+            for block in row.chunks_exact_mut(ty.type_size()) {
+                let at = match ty {
+                    GgmlType::Q4_K | GgmlType::Q5_K => vec![0, 2],
+                    GgmlType::Q2_K => vec![block.len() - 4, block.len() - 2],
+                    _ => vec![block.len() - 2],
+                };
+                for a in at {
+                    block[a..a + 2].copy_from_slice(&scale);
+                }
+            }
+        }
+    }
+    data
+}
+
+fn bench(c: &mut Criterion) {
+    let types = [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+    ];
+    // (name, rows, cols): SmolLM2 ffn_up and output; a 7B attention projection.
+    let shapes = [
+        ("smollm2_ffn_up", 1536, 576),
+        ("smollm2_output", 49152, 576),
+        ("7b_attn_q", 4096, 4096),
+    ];
+    for (shape, rows, cols) in shapes {
+        let mut group = c.benchmark_group(format!("matmul/{shape}"));
+        group.sample_size(10);
+        for ty in types {
+            if ty.row_bytes(cols).is_none() {
+                continue;
+            }
+            let data = weights(ty, rows, cols);
+            let w = Weights {
+                ty,
+                rows,
+                cols,
+                data: &data,
+            };
+            for n in [1usize, 64] {
+                if rows * n > 4096 * 64 && n > 1 && shape == "smollm2_output" {
+                    continue;
+                }
+                let x = values(n * cols, 11);
+                let mut out = vec![0f32; n * rows];
+                group.throughput(Throughput::Bytes((data.len() * n) as u64));
+                group.bench_with_input(BenchmarkId::new(ty.name(), format!("n{n}")), &n, |b, &n| {
+                    b.iter(|| matmul(&w, &x, n, &mut out, Precision::Fast))
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

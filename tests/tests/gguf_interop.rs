@@ -10,7 +10,10 @@ fn fixture() -> (GgufFile, Value) {
     let dir = edgelm_tests::fixtures_dir().join("gguf");
     let file = GgufFile::open(dir.join("interop.gguf")).expect("open interop.gguf");
     let json = std::fs::read_to_string(dir.join("interop.json")).expect("read interop.json");
-    (file, serde_json::from_str(&json).expect("parse interop.json"))
+    (
+        file,
+        serde_json::from_str(&json).expect("parse interop.json"),
+    )
 }
 
 fn ints<T: TryFrom<i128>>(v: &Value) -> Vec<T> {
@@ -39,7 +42,13 @@ fn strings(v: &Value) -> Vec<String> {
 /// `{"<elem type>": [...]}` as written by the script.
 fn json_array(v: &Value) -> MetaArray {
     let (ty, items) = v.as_object().unwrap().iter().next().unwrap();
-    let floats = || items.as_array().unwrap().iter().map(|x| x.as_f64().unwrap());
+    let floats = || {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+    };
     match ty.as_str() {
         "u8" => MetaArray::U8(ints(items)),
         "i8" => MetaArray::I8(ints(items)),
@@ -51,7 +60,14 @@ fn json_array(v: &Value) -> MetaArray {
         "i64" => MetaArray::I64(ints(items)),
         "f32" => MetaArray::F32(floats().map(|x| x as f32).collect()),
         "f64" => MetaArray::F64(floats().collect()),
-        "bool" => MetaArray::Bool(items.as_array().unwrap().iter().map(|b| b.as_bool().unwrap()).collect()),
+        "bool" => MetaArray::Bool(
+            items
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_bool().unwrap())
+                .collect(),
+        ),
         "string" => MetaArray::String(strings(items)),
         "array" => MetaArray::Array(items.as_array().unwrap().iter().map(json_array).collect()),
         other => panic!("unknown json array type {other}"),
@@ -59,7 +75,12 @@ fn json_array(v: &Value) -> MetaArray {
 }
 
 fn json_value(ty: &str, v: &Value) -> MetaValue {
-    let int = |v: &Value| v.as_i64().map(i128::from).or(v.as_u64().map(i128::from)).unwrap();
+    let int = |v: &Value| {
+        v.as_i64()
+            .map(i128::from)
+            .or(v.as_u64().map(i128::from))
+            .unwrap()
+    };
     match ty {
         "u8" => MetaValue::U8(int(v) as u8),
         "i8" => MetaValue::I8(int(v) as i8),
@@ -122,7 +143,10 @@ fn reads_every_value_gguf_py_wrote() {
         f.get_str_array("test.arr.string").unwrap().unwrap(),
         ["a", "", "<|im_end|>", "Ġthe"]
     );
-    assert_eq!(f.get_f32_array("test.arr.f32").unwrap().unwrap(), [0.5, -1.25, 1e-5]);
+    assert_eq!(
+        f.get_f32_array("test.arr.f32").unwrap().unwrap(),
+        [0.5, -1.25, 1e-5]
+    );
     assert_eq!(
         f.get_i32_array("test.arr.i32").unwrap().unwrap(),
         [i32::MIN, i32::MAX, 7]
@@ -135,15 +159,26 @@ fn reads_every_value_gguf_py_wrote() {
         assert_eq!(t.name, e["name"].as_str().unwrap());
         let dims: Vec<u64> = ints(&e["dims"]);
         assert_eq!(t.dims, dims, "{}", t.name);
-        assert_eq!(t.ty, GgmlType::from_name(e["type"].as_str().unwrap()).unwrap());
+        assert_eq!(
+            t.ty,
+            GgmlType::from_name(e["type"].as_str().unwrap()).unwrap()
+        );
         assert_eq!(t.n_elements, e["n_elements"].as_u64().unwrap());
         assert_eq!(t.n_bytes, e["n_bytes"].as_u64().unwrap());
         assert_eq!(t.offset, e["offset"].as_u64().unwrap());
-        assert_eq!(f.tensor_data(t), hex(e["data_hex"].as_str().unwrap()), "{}", t.name);
+        assert_eq!(
+            f.tensor_data(t),
+            hex(e["data_hex"].as_str().unwrap()),
+            "{}",
+            t.name
+        );
         assert_eq!(f.tensor(&t.name), Some(t));
     }
     let q = f.tensor("t.q4_0.3d").unwrap();
-    assert_eq!((q.dims.as_slice(), q.ty), (&[32u64, 2, 2][..], GgmlType::Q4_0));
+    assert_eq!(
+        (q.dims.as_slice(), q.ty),
+        (&[32u64, 2, 2][..], GgmlType::Q4_0)
+    );
 }
 
 /// Our writer, given what gguf-py wrote, reproduces its file byte for byte.
@@ -155,8 +190,13 @@ fn writer_reproduces_gguf_py_bytes() {
         w.add_metadata(k.clone(), v.clone());
     }
     for t in f.tensors() {
-        w.add_tensor(t.name.clone(), t.dims.clone(), t.ty, f.tensor_data(t).to_vec())
-            .unwrap();
+        w.add_tensor(
+            t.name.clone(),
+            t.dims.clone(),
+            t.ty,
+            f.tensor_data(t).to_vec(),
+        )
+        .unwrap();
     }
     let original = std::fs::read(f.path()).unwrap();
     assert_eq!(w.to_bytes(), original);

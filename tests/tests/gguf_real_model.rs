@@ -7,7 +7,10 @@ use edgelm_runtime::gguf::GgufFile;
 fn smollm2_header_matches_known_facts() {
     let path = edgelm_tests::workspace_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !path.exists() {
-        eprintln!("note: {} absent, skipping the real-model GGUF test", path.display());
+        eprintln!(
+            "note: {} absent, skipping the real-model GGUF test",
+            path.display()
+        );
         return;
     }
     let f = GgufFile::open(&path).unwrap();
@@ -18,8 +21,20 @@ fn smollm2_header_matches_known_facts() {
     assert_eq!(f.get_u32("llama.block_count").unwrap(), Some(30));
     assert_eq!(f.get_u32("llama.embedding_length").unwrap(), Some(576));
     assert_eq!(f.get_str("tokenizer.ggml.model").unwrap(), Some("gpt2"));
-    assert_eq!(f.get_str_array("tokenizer.ggml.tokens").unwrap().unwrap().len(), 49152);
-    assert_eq!(f.get_str_array("tokenizer.ggml.merges").unwrap().unwrap().len(), 48900);
+    assert_eq!(
+        f.get_str_array("tokenizer.ggml.tokens")
+            .unwrap()
+            .unwrap()
+            .len(),
+        49152
+    );
+    assert_eq!(
+        f.get_str_array("tokenizer.ggml.merges")
+            .unwrap()
+            .unwrap()
+            .len(),
+        48900
+    );
     assert_eq!(f.get_u32("tokenizer.ggml.bos_token_id").unwrap(), Some(1));
     assert_eq!(f.get_u32("tokenizer.ggml.eos_token_id").unwrap(), Some(2));
 
@@ -30,7 +45,10 @@ fn smollm2_header_matches_known_facts() {
     assert_eq!(count(GgmlType::F32), 61);
     assert_eq!(count(GgmlType::Q8_0), 1);
     let emb = f.tensor("token_embd.weight").unwrap();
-    assert_eq!((emb.ty, emb.dims.as_slice()), (GgmlType::Q8_0, &[576u64, 49152][..]));
+    assert_eq!(
+        (emb.ty, emb.dims.as_slice()),
+        (GgmlType::Q8_0, &[576u64, 49152][..])
+    );
     assert!(f.tensor("output.weight").is_none());
     for t in ts {
         assert_eq!(f.tensor_data(t).len() as u64, t.n_bytes);

@@ -158,8 +158,14 @@ fn round_trip(alignment: Option<u64>) {
         assert_eq!(t.n_bytes, data.len() as u64);
         assert_eq!(t.offset % align, 0, "{name}");
         assert_eq!(f.tensor_data(t), &data[..], "{name}");
-        // Zero copy: the slice lies inside the file's bytes at the aligned offset.
         assert_eq!(f.tensor(name), Some(t));
+    }
+    // Zero copy: every tensor's slice sits in one buffer, at its offset from the first.
+    let first = &f.tensors()[0];
+    let base = f.tensor_data(first).as_ptr() as usize;
+    for t in f.tensors() {
+        let at = f.tensor_data(t).as_ptr() as usize;
+        assert_eq!((at - base) as u64, t.offset - first.offset, "{}", t.name);
     }
 }
 

@@ -21,7 +21,7 @@ pub enum GgufError {
     #[error("{}: {msg}", path.display())]
     Malformed { path: PathBuf, msg: String },
     /// A GGUF version this reader does not handle (only 2 and 3 are supported).
-    #[error("{}: unsupported GGUF version {version} (only versions 2 and 3 are supported{hint})", path.display())]
+    #[error("{}: unsupported GGUF version {version} (only versions 2 and 3 are supported){hint}", path.display())]
     UnsupportedVersion {
         path: PathBuf,
         version: u32,

@@ -285,10 +285,10 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
         _ => {
             let hint = match version {
                 1 => {
-                    " (version 1 used 32-bit counts; convert the file with current llama.cpp tools)"
+                    "; version 1 used 32-bit counts, convert the file with current llama.cpp tools"
                 }
                 v if v.swap_bytes() == 2 || v.swap_bytes() == 3 => {
-                    " (this looks like a big-endian file)"
+                    "; this looks like a big-endian file"
                 }
                 _ => "",
             };

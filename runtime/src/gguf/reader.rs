@@ -1,0 +1,439 @@
+//! `GgufFile`: maps a GGUF file, parses and validates all of its header up front, and
+//! hands out metadata and zero-copy tensor data.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use edgelm_kernels::quant::GgmlType;
+use memmap2::Mmap;
+
+use super::cursor::Cursor;
+use super::error::GgufError;
+use super::value::{MetaArray, MetaValue};
+use super::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS};
+
+/// One tensor as described in the file's header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// ggml order: `dims[0]` is the contiguous row length.
+    pub dims: Vec<u64>,
+    pub ty: GgmlType,
+    /// Byte offset relative to the start of the data section.
+    pub offset: u64,
+    pub n_elements: u64,
+    pub n_bytes: u64,
+}
+
+/// The bytes behind a `GgufFile`: a read-only map of the file, or (for parsing bytes
+/// already in memory) an owned buffer.
+enum Storage {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Map(m) => m,
+            Storage::Owned(v) => v,
+        }
+    }
+}
+
+/// A parsed, validated GGUF file.
+pub struct GgufFile {
+    path: PathBuf,
+    storage: Storage,
+    version: u32,
+    alignment: u64,
+    data_offset: u64,
+    metadata: Vec<(String, MetaValue)>,
+    meta_index: HashMap<String, usize>,
+    tensors: Vec<TensorInfo>,
+    tensor_index: HashMap<String, usize>,
+}
+
+impl fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GgufFile")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("file_size", &self.file_size())
+            .field("n_metadata", &self.metadata.len())
+            .field("n_tensors", &self.tensors.len())
+            .finish()
+    }
+}
+
+/// What parsing the header yields.
+struct Header {
+    version: u32,
+    alignment: u64,
+    data_offset: u64,
+    metadata: Vec<(String, MetaValue)>,
+    meta_index: HashMap<String, usize>,
+    tensors: Vec<TensorInfo>,
+    tensor_index: HashMap<String, usize>,
+}
+
+impl GgufFile {
+    /// Maps `path` and parses and validates the whole header and every tensor's byte
+    /// range. Any problem is an error naming the file.
+    pub fn open(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(|e| GgufError::io(&path, "cannot open", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| GgufError::io(&path, "cannot stat", e))?
+            .len();
+        if len == 0 {
+            // Mapping an empty file fails on some systems; say what is really wrong.
+            return Err(GgufError::malformed(
+                &path,
+                "empty file (0 bytes), not a GGUF file",
+            ));
+        }
+        // SAFETY: the map is read-only and lives as long as `GgufFile`. Like every
+        // file-backed map, its contents could change if another process rewrote the file
+        // while we hold it; we (and our writer, which renames a new file into place rather
+        // than writing over an old one) never do that.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| GgufError::io(&path, "cannot map", e))?;
+        let header = parse(&map, &path)?;
+        Ok(GgufFile::assemble(path, Storage::Map(map), header))
+    }
+
+    /// Parses a GGUF file already in memory, validating exactly as [`GgufFile::open`]
+    /// does. `label` stands in for the path in messages and [`GgufFile::path`].
+    pub fn from_bytes(label: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<GgufFile, GgufError> {
+        let path = label.into();
+        let header = parse(&bytes, &path)?;
+        Ok(GgufFile::assemble(path, Storage::Owned(bytes), header))
+    }
+
+    fn assemble(path: PathBuf, storage: Storage, h: Header) -> GgufFile {
+        GgufFile {
+            path,
+            storage,
+            version: h.version,
+            alignment: h.alignment,
+            data_offset: h.data_offset,
+            metadata: h.metadata,
+            meta_index: h.meta_index,
+            tensors: h.tensors,
+            tensor_index: h.tensor_index,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Alignment of the data section and of every tensor offset in it.
+    pub fn alignment(&self) -> u64 {
+        self.alignment
+    }
+
+    pub fn file_size(&self) -> u64 {
+        self.storage.bytes().len() as u64
+    }
+
+    /// Absolute offset of the data section in the file.
+    pub fn data_offset(&self) -> u64 {
+        self.data_offset
+    }
+
+    /// All metadata, in file order.
+    pub fn metadata(&self) -> &[(String, MetaValue)] {
+        &self.metadata
+    }
+
+    pub fn get(&self, key: &str) -> Option<&MetaValue> {
+        self.meta_index.get(key).map(|&i| &self.metadata[i].1)
+    }
+
+    fn wrong_type(&self, key: &str, expected: &'static str, actual: &MetaValue) -> GgufError {
+        GgufError::WrongType {
+            path: self.path.clone(),
+            key: key.to_string(),
+            expected,
+            actual: actual.type_name(),
+        }
+    }
+
+    /// An integer of any width, range-checked into `T`.
+    fn get_int<T: TryFrom<i128>>(
+        &self,
+        key: &str,
+        target: &'static str,
+    ) -> Result<Option<T>, GgufError> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        let Some(i) = v.as_integer() else {
+            return Err(self.wrong_type(key, target, v));
+        };
+        T::try_from(i).map(Some).map_err(|_| GgufError::OutOfRange {
+            path: self.path.clone(),
+            key: key.to_string(),
+            value: i.to_string(),
+            target,
+        })
+    }
+
+    pub fn get_str(&self, key: &str) -> Result<Option<&str>, GgufError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(MetaValue::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.wrong_type(key, "string", v)),
+        }
+    }
+
+    /// Any integer type whose value fits in `u32`.
+    pub fn get_u32(&self, key: &str) -> Result<Option<u32>, GgufError> {
+        self.get_int(key, "u32")
+    }
+
+    /// Any integer type whose value fits in `u64`.
+    pub fn get_u64(&self, key: &str) -> Result<Option<u64>, GgufError> {
+        self.get_int(key, "u64")
+    }
+
+    /// An `f32`, or an `f64` rounded to `f32`.
+    pub fn get_f32(&self, key: &str) -> Result<Option<f32>, GgufError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(MetaValue::F32(x)) => Ok(Some(*x)),
+            Some(MetaValue::F64(x)) => Ok(Some(*x as f32)),
+            Some(v) => Err(self.wrong_type(key, "f32", v)),
+        }
+    }
+
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>, GgufError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(MetaValue::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.wrong_type(key, "bool", v)),
+        }
+    }
+
+    pub fn get_str_array(&self, key: &str) -> Result<Option<&[String]>, GgufError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(MetaValue::Array(MetaArray::String(a))) => Ok(Some(a)),
+            Some(v) => Err(self.wrong_type(key, "array<string>", v)),
+        }
+    }
+
+    pub fn get_f32_array(&self, key: &str) -> Result<Option<&[f32]>, GgufError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(MetaValue::Array(MetaArray::F32(a))) => Ok(Some(a)),
+            Some(v) => Err(self.wrong_type(key, "array<f32>", v)),
+        }
+    }
+
+    pub fn get_i32_array(&self, key: &str) -> Result<Option<&[i32]>, GgufError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(MetaValue::Array(MetaArray::I32(a))) => Ok(Some(a)),
+            Some(v) => Err(self.wrong_type(key, "array<i32>", v)),
+        }
+    }
+
+    /// All tensors, in file order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+    }
+
+    /// The bytes of tensor `t`: a slice of the map, no copy. Ranges of this file's
+    /// tensors were checked at open; a `TensorInfo` whose range is not inside this file
+    /// (one made up or taken from another file) yields an empty slice.
+    pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
+        let bytes = self.storage.bytes();
+        let start = self.data_offset.checked_add(t.offset);
+        let end = start.and_then(|s| s.checked_add(t.n_bytes));
+        match (start, end) {
+            (Some(s), Some(e)) if e <= bytes.len() as u64 => &bytes[s as usize..e as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Parses and validates everything before the data section, and every tensor's range.
+fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
+    let mut c = Cursor::new(bytes, path);
+    let magic = c.take(4, "magic")?;
+    if magic != GGUF_MAGIC {
+        return Err(c.error(format!(
+            "not a GGUF file: magic bytes {magic:02x?}, expected {GGUF_MAGIC:02x?} (\"GGUF\")"
+        )));
+    }
+    let version = c.u32("version")?;
+    match version {
+        2 | 3 => {}
+        _ => {
+            let hint = match version {
+                1 => {
+                    "; version 1 used 32-bit counts, convert the file with current llama.cpp tools"
+                }
+                v if v.swap_bytes() == 2 || v.swap_bytes() == 3 => {
+                    "; this looks like a big-endian file"
+                }
+                _ => "",
+            };
+            return Err(GgufError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                version,
+                hint,
+            });
+        }
+    }
+    let n_tensors = c.u64("tensor count")?;
+    let n_kv = c.u64("metadata count")?;
+    // A key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes.
+    let n_kv = c.check_count(n_kv, 13, "metadata")?;
+
+    let mut metadata = Vec::with_capacity(n_kv);
+    let mut meta_index = HashMap::with_capacity(n_kv);
+    for i in 0..n_kv {
+        let key = c
+            .string("metadata key")
+            .map_err(|e| e.context(format!("metadata entry {i}")))?;
+        let ty = c
+            .u32("metadata value type")
+            .map_err(|e| e.context(format!("metadata key '{key}'")))?;
+        let value = c
+            .value(ty)
+            .map_err(|e| e.context(format!("metadata key '{key}'")))?;
+        if meta_index.insert(key.clone(), i).is_some() {
+            return Err(c.error(format!("duplicate metadata key '{key}'")));
+        }
+        metadata.push((key, value));
+    }
+
+    let alignment = match meta_index.get(ALIGNMENT_KEY).map(|&i| &metadata[i].1) {
+        None => DEFAULT_ALIGNMENT,
+        Some(v) => match v.as_integer() {
+            Some(a) if a > 0 && a <= u32::MAX as i128 && (a as u64).is_power_of_two() => a as u64,
+            _ => {
+                return Err(c.error(format!(
+                    "{ALIGNMENT_KEY} must be a nonzero power of two, found {v:?}"
+                )))
+            }
+        },
+    };
+
+    // A tensor info takes at least 8 (name length) + 4 (n_dims) + 8 (one dim) + 4 (type)
+    // + 8 (offset) bytes.
+    let n_tensors = c.check_count(n_tensors, 32, "tensor")?;
+    let mut tensors = Vec::with_capacity(n_tensors);
+    let mut tensor_index = HashMap::with_capacity(n_tensors);
+    for i in 0..n_tensors {
+        let name = c
+            .string("tensor name")
+            .map_err(|e| e.context(format!("tensor {i}")))?;
+        let t =
+            tensor_info(&mut c, name.clone()).map_err(|e| e.context(format!("tensor '{name}'")))?;
+        if tensor_index.insert(name.clone(), i).is_some() {
+            return Err(c.error(format!("duplicate tensor name '{name}'")));
+        }
+        tensors.push(t);
+    }
+
+    let file_size = bytes.len() as u64;
+    let infos_end = c.pos() as u64;
+    // infos_end <= file size and alignment <= 2^32, so this cannot overflow.
+    let data_offset = infos_end.div_ceil(alignment) * alignment;
+    if !tensors.is_empty() && data_offset > file_size {
+        return Err(c.error(format!(
+            "data section offset {data_offset} is past the end of the file ({file_size} bytes)"
+        )));
+    }
+    for t in &tensors {
+        if t.offset % alignment != 0 {
+            return Err(c.error(format!(
+                "tensor '{}' offset {} is not a multiple of the alignment {alignment}",
+                t.name, t.offset
+            )));
+        }
+        let end = data_offset
+            .checked_add(t.offset)
+            .and_then(|s| s.checked_add(t.n_bytes));
+        if end.is_none_or(|e| e > file_size) {
+            return Err(c.error(format!(
+                "tensor '{}' data runs past end of file (offset {}, size {}, file {file_size})",
+                t.name,
+                data_offset.saturating_add(t.offset),
+                t.n_bytes
+            )));
+        }
+    }
+
+    Ok(Header {
+        version,
+        alignment,
+        data_offset,
+        metadata,
+        meta_index,
+        tensors,
+        tensor_index,
+    })
+}
+
+/// The rest of one tensor info after its name: dims, type, offset; sizes checked.
+fn tensor_info(c: &mut Cursor<'_>, name: String) -> Result<TensorInfo, GgufError> {
+    let n_dims = c.u32("n_dims")?;
+    if n_dims == 0 || n_dims as usize > MAX_DIMS {
+        return Err(c.error(format!("n_dims is {n_dims}, expected 1..={MAX_DIMS}")));
+    }
+    let mut dims = Vec::with_capacity(n_dims as usize);
+    for _ in 0..n_dims {
+        dims.push(c.u64("dimension")?);
+    }
+    let type_id = c.u32("tensor type")?;
+    let Some(ty) = GgmlType::from_id(type_id) else {
+        return Err(c.error(format!("unknown or unsupported ggml type id {type_id}")));
+    };
+    let offset = c.u64("tensor offset")?;
+    let (n_elements, n_bytes) = tensor_size(&dims, ty).map_err(|m| c.error(m))?;
+    Ok(TensorInfo {
+        name,
+        dims,
+        ty,
+        offset,
+        n_elements,
+        n_bytes,
+    })
+}
+
+/// Element count and byte size of a tensor with `dims` of type `ty`, or why there is none.
+pub(crate) fn tensor_size(dims: &[u64], ty: GgmlType) -> Result<(u64, u64), String> {
+    let n_elements = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= i64::MAX as u64)
+        .ok_or_else(|| format!("dims {dims:?} overflow the element count"))?;
+    let block = ty.block_size() as u64;
+    let row = dims.first().copied().unwrap_or(1);
+    if row % block != 0 {
+        return Err(format!(
+            "row length {row} is not a multiple of the {ty} block size {block}"
+        ));
+    }
+    // Each row is whole blocks, so the element count is too.
+    let n_bytes = (n_elements / block)
+        .checked_mul(ty.type_size() as u64)
+        .ok_or_else(|| format!("dims {dims:?} overflow the byte size"))?;
+    Ok((n_elements, n_bytes))
+}

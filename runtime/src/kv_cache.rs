@@ -71,14 +71,15 @@ impl Rows<'_> {
     /// `out += p * row[at .. at + out.len()]`.
     #[inline]
     pub fn axpy(&self, at: usize, p: f32, out: &mut [f32]) {
+        let n = out.len();
         match self {
             Rows::F16(v) => {
-                for (o, &x) in out.iter_mut().zip(&v[at..at + out.len()]) {
+                for (o, &x) in out.iter_mut().zip(&v[at..at + n]) {
                     *o += p * f16::from_bits(x).to_f32();
                 }
             }
             Rows::F32(v) => {
-                for (o, &x) in out.iter_mut().zip(&v[at..at + out.len()]) {
+                for (o, &x) in out.iter_mut().zip(&v[at..at + n]) {
                     *o += p * x;
                 }
             }

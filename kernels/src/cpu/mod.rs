@@ -1,3 +1,4 @@
 //! CPU kernels: matrix products over ggml block formats and the element-wise ops.
 
 pub mod ops;
+pub use crate::interim::{matmul, Precision, Weights};

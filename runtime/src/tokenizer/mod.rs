@@ -10,7 +10,7 @@ mod pretokenize;
 mod special;
 mod spm;
 mod vocab;
-// `from_gguf.rs` joins (`mod from_gguf;`) once the GGUF reader lands.
+mod from_gguf;
 
 use std::collections::BTreeSet;
 

@@ -1,0 +1,93 @@
+//! Tiny random-weight llama / mistral / qwen2 models, converted to GGUF by llama.cpp's
+//! own convert_hf_to_gguf.py, against transformers' f32 logits for the same ids
+//! (tests/fixtures/tiny/, made by make_tiny_models.py).
+
+use edgelm_runtime::kv_cache::KvType;
+use edgelm_runtime::model::{LogitsFor, Model};
+use edgelm_runtime::sampler::argmax;
+use edgelm_runtime::session::{Session, SessionOptions};
+use edgelm_runtime::Precision;
+use edgelm_tests::{fixtures_dir, max_abs_diff, read_f32s};
+use serde_json::Value;
+
+fn check(name: &str) {
+    let dir = fixtures_dir().join("tiny");
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
+            .unwrap();
+    let ids: Vec<u32> = meta["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let want = read_f32s(&dir.join(format!("{name}_logits.f32")));
+    let model = Model::load(dir.join(format!("{name}.gguf"))).unwrap();
+    assert_eq!(model.config.arch.name(), meta["gguf_architecture"].as_str().unwrap());
+    let vocab = model.vocab_size();
+
+    for (precision, kv_type, tol, batch) in [
+        (Precision::Precise, KvType::F32, 1e-3, 8),
+        // Token by token through the cache must give the same logits.
+        (Precision::Precise, KvType::F32, 1e-3, 1),
+        (Precision::Fast, KvType::F16, 5e-2, 3),
+    ] {
+        let opts = SessionOptions {
+            n_ctx: 64,
+            kv_type,
+            precision,
+            n_batch: batch,
+        };
+        let mut s = Session::new(&model, &opts).unwrap();
+        let got = s.eval(&ids, LogitsFor::All).unwrap();
+        let d = max_abs_diff(&got, &want);
+        eprintln!("{name}: {precision:?} batch {batch}: max |diff| {d:.2e}");
+        assert!(d < tol, "{name} {precision:?} batch {batch}: max |diff| {d}");
+        let argmax_got: Vec<u32> = got.chunks_exact(vocab).map(argmax).collect();
+        let argmax_want: Vec<u32> = meta["argmax"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(argmax_got, argmax_want, "{name}");
+    }
+
+    // Greedy continuation (margins are >= 0.1 by construction).
+    let opts = SessionOptions {
+        n_ctx: 64,
+        kv_type: KvType::F32,
+        precision: Precision::Precise,
+        n_batch: 8,
+    };
+    let mut s = Session::new(&model, &opts).unwrap();
+    let mut logits = s.eval(&ids, LogitsFor::Last).unwrap();
+    let mut greedy = Vec::new();
+    for _ in 0..8 {
+        let t = argmax(&logits);
+        greedy.push(t);
+        logits = s.eval(&[t], LogitsFor::Last).unwrap();
+    }
+    let want: Vec<u32> = meta["greedy_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(greedy, want, "{name} greedy");
+}
+
+#[test]
+fn llama_tied_embeddings() {
+    check("llama");
+}
+
+#[test]
+fn mistral_style_llama_with_separate_output() {
+    check("mistral");
+}
+
+#[test]
+fn qwen2_with_biases_and_neox_rope() {
+    check("qwen2");
+}

@@ -227,3 +227,40 @@ fn smollm2_specials_and_streaming_decode() {
         .iter()
         .any(|&i| std::str::from_utf8(&tok.decode_token(i)).is_err()));
 }
+
+/// `Tokenizer::from_gguf` (through the runtime's GGUF reader) against the ids
+/// transformers' AutoTokenizer gives for this file (tests/fixtures/reference/).
+#[test]
+fn from_gguf_matches_transformers_autotokenizer() {
+    let Some(path) = edgelm_tests::smollm2_path() else {
+        return;
+    };
+    let f = edgelm_runtime::gguf::GgufFile::open(&path).unwrap();
+    let tok = Tokenizer::from_gguf(&f).unwrap();
+    assert!(!tok.add_bos());
+    let cases: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            edgelm_tests::fixtures_dir().join("reference/smollm2_tokens.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cases = cases["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 20);
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tok.encode(text, true, true), want, "{text:?}");
+        // Rendering control tokens too gives the text back.
+        let bytes: Vec<u8> = want
+            .iter()
+            .flat_map(|&t| tok.token_to_piece(t, true))
+            .collect();
+        assert_eq!(String::from_utf8(bytes).unwrap(), text);
+    }
+}

@@ -9,10 +9,13 @@ use edgelm_runtime::model::{LogitsFor, Model};
 use edgelm_runtime::session::{Session, SessionOptions};
 
 fn bench(c: &mut Criterion) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !path.exists() {
-        eprintln!("skipping: {} not found (run runtime/scripts/fetch-smollm2.sh)", path.display());
+        eprintln!(
+            "skipping: {} not found (run runtime/scripts/fetch-smollm2.sh)",
+            path.display()
+        );
         return;
     }
     let model = Model::load(&path).expect("load model");

@@ -87,9 +87,11 @@ fn bench(c: &mut Criterion) {
                 let x = values(n * cols, 11);
                 let mut out = vec![0f32; n * rows];
                 group.throughput(Throughput::Bytes((data.len() * n) as u64));
-                group.bench_with_input(BenchmarkId::new(ty.name(), format!("n{n}")), &n, |b, &n| {
-                    b.iter(|| matmul(&w, &x, n, &mut out, Precision::Fast))
-                });
+                group.bench_with_input(
+                    BenchmarkId::new(ty.name(), format!("n{n}")),
+                    &n,
+                    |b, &n| b.iter(|| matmul(&w, &x, n, &mut out, Precision::Fast)),
+                );
             }
         }
         group.finish();

@@ -158,27 +158,34 @@ pub fn matmul(w: &Weights, x: &[f32], n: usize, out: &mut [f32], precision: Prec
         ab = at.row_bytes(w.cols).unwrap();
         qa = vec![0u8; ab * n];
         for t in 0..n {
-            quantize_row(at, &x[t * w.cols..(t + 1) * w.cols], &mut qa[t * ab..(t + 1) * ab]).unwrap();
+            quantize_row(
+                at,
+                &x[t * w.cols..(t + 1) * w.cols],
+                &mut qa[t * ab..(t + 1) * ab],
+            )
+            .unwrap();
         }
     }
     let mut res = vec![0f32; w.rows * n];
-    res.par_chunks_mut(n * 16).enumerate().for_each(|(ci, chunk)| {
-        let mut buf = vec![0f32; w.cols];
-        for (k, o) in chunk.chunks_mut(n).enumerate() {
-            let r = ci * 16 + k;
-            let wr = &w.data[r * rb..(r + 1) * rb];
-            if fast {
-                for t in 0..n {
-                    o[t] = dot_q(w.ty, wr, &qa[t * ab..(t + 1) * ab]);
-                }
-            } else {
-                dequantize_row(w.ty, wr, &mut buf);
-                for t in 0..n {
-                    o[t] = dot_f32(&buf, &x[t * w.cols..(t + 1) * w.cols]);
+    res.par_chunks_mut(n * 16)
+        .enumerate()
+        .for_each(|(ci, chunk)| {
+            let mut buf = vec![0f32; w.cols];
+            for (k, o) in chunk.chunks_mut(n).enumerate() {
+                let r = ci * 16 + k;
+                let wr = &w.data[r * rb..(r + 1) * rb];
+                if fast {
+                    for t in 0..n {
+                        o[t] = dot_q(w.ty, wr, &qa[t * ab..(t + 1) * ab]);
+                    }
+                } else {
+                    dequantize_row(w.ty, wr, &mut buf);
+                    for t in 0..n {
+                        o[t] = dot_f32(&buf, &x[t * w.cols..(t + 1) * w.cols]);
+                    }
                 }
             }
-        }
-    });
+        });
     for r in 0..w.rows {
         for t in 0..n {
             out[t * w.rows + r] = res[r * n + t];

@@ -2,5 +2,5 @@
 //! multiply them (`cpu`). No I/O and no model knowledge live here.
 
 pub mod cpu;
-pub mod quant;
 mod interim;
+pub mod quant;

@@ -25,7 +25,12 @@ fn edgelm(args: &[&str]) -> Outcome {
         if let Some(status) = child.try_wait().expect("wait") {
             let mut stderr = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut stderr).ok();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .ok();
             return Outcome {
                 code: status.code(),
                 stderr,
@@ -105,7 +110,11 @@ fn assert_clean_failure(args: &[&str], file: &Path, what: &str) {
         o.code,
         o.stderr
     );
-    assert!(!o.stderr.contains("panicked"), "{what}: panic: {}", o.stderr);
+    assert!(
+        !o.stderr.contains("panicked"),
+        "{what}: panic: {}",
+        o.stderr
+    );
     let name = file.file_name().unwrap().to_string_lossy();
     assert!(
         o.stderr.contains(name.as_ref()),
@@ -170,7 +179,11 @@ fn corrupt_files_never_panic() {
             o.code,
             o.stderr
         );
-        assert!(!o.stderr.contains("panicked"), "round {round}: {}", o.stderr);
+        assert!(
+            !o.stderr.contains("panicked"),
+            "round {round}: {}",
+            o.stderr
+        );
     }
     std::fs::remove_file(&path).ok();
 }
@@ -208,7 +221,9 @@ fn a_prompt_longer_than_the_context_is_an_error_and_a_full_context_stops_cleanly
     let o = edgelm(&["run", "-m", p, "-p", "abcabcabcabc", "--ctx", "4"]);
     assert_eq!(o.code, Some(1), "{}", o.stderr);
     assert!(o.stderr.contains("--ctx"), "{}", o.stderr);
-    let o = edgelm(&["run", "-m", p, "-p", "ab", "--ctx", "6", "-n", "50", "--temp", "0"]);
+    let o = edgelm(&[
+        "run", "-m", p, "-p", "ab", "--ctx", "6", "-n", "50", "--temp", "0",
+    ]);
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(o.stderr.contains("context is full"), "{}", o.stderr);
     std::fs::remove_file(&path).ok();

@@ -51,9 +51,16 @@ fn greedy(model: &Model, tok: &Tokenizer, prompt: &[u32], n: usize, p: Precision
         temperature: 0.0,
         ..SamplerConfig::default()
     });
-    generate(&mut session, &mut sampler, prompt, n, |t| tok.is_eog(t), |_| {})
-        .unwrap()
-        .tokens
+    generate(
+        &mut session,
+        &mut sampler,
+        prompt,
+        n,
+        |t| tok.is_eog(t),
+        |_| {},
+    )
+    .unwrap()
+    .tokens
 }
 
 /// Number of leading tokens that must agree: all of them up to the first step the oracle
@@ -77,7 +84,11 @@ fn precise_greedy_equals_transformers_token_for_token() {
         let name = e["name"].as_str().unwrap_or("chat");
         let prompt_ids = ids(&e["prompt_ids"]);
         if let Some(text) = e["prompt"].as_str() {
-            assert_eq!(tok.encode(text, true, true), prompt_ids, "{name}: prompt ids");
+            assert_eq!(
+                tok.encode(text, true, true),
+                prompt_ids,
+                "{name}: prompt ids"
+            );
         }
         let want = ids(&e["generated_ids"]);
         let got = greedy(&model, &tok, &prompt_ids, want.len(), Precision::Precise);
@@ -135,7 +146,11 @@ fn last_prompt_logits_match_transformers() {
             let got = s.eval(&prompt, LogitsFor::Last).unwrap();
             let d = max_abs_diff(&got, &want);
             eprintln!("{}: {precision:?} max |diff| {d:.2e}", e["name"]);
-            assert!(d < tol, "{}: {precision:?} max |diff| {d} >= {tol}", e["name"]);
+            assert!(
+                d < tol,
+                "{}: {precision:?} max |diff| {d} >= {tol}",
+                e["name"]
+            );
         }
     }
 }
@@ -148,7 +163,13 @@ fn fast_path_agrees_with_transformers_until_a_near_tie() {
     let r = reference();
     for e in r["prompts"].as_array().unwrap() {
         let want = ids(&e["generated_ids"]);
-        let got = greedy(&model, &tok, &ids(&e["prompt_ids"]), want.len(), Precision::Fast);
+        let got = greedy(
+            &model,
+            &tok,
+            &ids(&e["prompt_ids"]),
+            want.len(),
+            Precision::Fast,
+        );
         // 8-bit activations move logits by a few 1e-2: steps closer than 0.5 may flip.
         let n = must_match(&floats(&e["step_margin_top1_top2"]), 0.5);
         assert_eq!(got[..n], want[..n], "{}", e["name"]);

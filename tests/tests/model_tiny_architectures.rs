@@ -23,7 +23,10 @@ fn check(name: &str) {
         .collect();
     let want = read_f32s(&dir.join(format!("{name}_logits.f32")));
     let model = Model::load(dir.join(format!("{name}.gguf"))).unwrap();
-    assert_eq!(model.config.arch.name(), meta["gguf_architecture"].as_str().unwrap());
+    assert_eq!(
+        model.config.arch.name(),
+        meta["gguf_architecture"].as_str().unwrap()
+    );
     let vocab = model.vocab_size();
 
     for (precision, kv_type, tol, batch) in [
@@ -42,7 +45,10 @@ fn check(name: &str) {
         let got = s.eval(&ids, LogitsFor::All).unwrap();
         let d = max_abs_diff(&got, &want);
         eprintln!("{name}: {precision:?} batch {batch}: max |diff| {d:.2e}");
-        assert!(d < tol, "{name} {precision:?} batch {batch}: max |diff| {d}");
+        assert!(
+            d < tol,
+            "{name} {precision:?} batch {batch}: max |diff| {d}"
+        );
         let argmax_got: Vec<u32> = got.chunks_exact(vocab).map(argmax).collect();
         let argmax_want: Vec<u32> = meta["argmax"]
             .as_array()

@@ -66,7 +66,7 @@ impl RopeAngles {
 /// Rotates the first `n_rot` dimensions of every head in `x` (heads of `head_dim`).
 pub fn rope(x: &mut [f32], head_dim: usize, angles: &RopeAngles, style: RopeStyle) {
     let half = angles.cos.len();
-    assert!(2 * half <= head_dim && x.len() % head_dim == 0);
+    assert!(2 * half <= head_dim && x.len().is_multiple_of(head_dim));
     for head in x.chunks_exact_mut(head_dim) {
         for i in 0..half {
             let (a, b) = match style {

@@ -65,9 +65,24 @@ impl Model {
             add_bias(&mut k, layer.bk.as_deref());
             add_bias(&mut v, layer.bv.as_deref());
             for t in 0..n {
-                rope(&mut q[t * qd..(t + 1) * qd], c.head_dim, &angles[t], c.rope_style);
-                rope(&mut k[t * kvd..(t + 1) * kvd], c.head_dim, &angles[t], c.rope_style);
-                kv.write(li, pos0 + t, &k[t * kvd..(t + 1) * kvd], &v[t * kvd..(t + 1) * kvd]);
+                rope(
+                    &mut q[t * qd..(t + 1) * qd],
+                    c.head_dim,
+                    &angles[t],
+                    c.rope_style,
+                );
+                rope(
+                    &mut k[t * kvd..(t + 1) * kvd],
+                    c.head_dim,
+                    &angles[t],
+                    c.rope_style,
+                );
+                kv.write(
+                    li,
+                    pos0 + t,
+                    &k[t * kvd..(t + 1) * kvd],
+                    &v[t * kvd..(t + 1) * kvd],
+                );
             }
             self.attention(kv, li, pos0, &q, &mut attn);
             mm(&layer.wo, &attn, &mut delta);
@@ -89,7 +104,13 @@ impl Model {
         let mut xn = vec![0f32; rows.len()];
         norm_rows(rows, &w.output_norm, c.rms_eps, &mut xn);
         let mut logits = vec![0f32; n_out * w.vocab_size];
-        matmul(&w.output.view(&self.file), &xn, n_out, &mut logits, precision);
+        matmul(
+            &w.output.view(&self.file),
+            &xn,
+            n_out,
+            &mut logits,
+            precision,
+        );
         logits
     }
 

@@ -28,7 +28,11 @@ impl Matrix {
 
     /// Row `r` as f32 (embedding lookups).
     pub fn row_f32(&self, file: &GgufFile, r: usize, out: &mut [f32]) {
-        let row_bytes = self.info.ty.row_bytes(self.cols).expect("validated at load");
+        let row_bytes = self
+            .info
+            .ty
+            .row_bytes(self.cols)
+            .expect("validated at load");
         let data = &file.tensor_data(&self.info)[r * row_bytes..(r + 1) * row_bytes];
         dequantize_row(self.info.ty, data, out);
     }

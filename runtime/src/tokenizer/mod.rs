@@ -6,11 +6,11 @@
 
 mod bpe;
 mod byte_level;
+mod from_gguf;
 mod pretokenize;
 mod special;
 mod spm;
 mod vocab;
-mod from_gguf;
 
 use std::collections::BTreeSet;
 

@@ -92,11 +92,14 @@ fn print_tokenizer(f: &GgufFile) -> Result<()> {
         println!("tokenizer:    none");
         return Ok(());
     };
-    let n = f.get_str_array("tokenizer.ggml.tokens")?.map_or(0, |t| t.len());
-    let merges = f.get_str_array("tokenizer.ggml.merges")?.map_or(0, |m| m.len());
-    let id = |k: &str| -> Result<String> {
-        Ok(f.get_u32(k)?.map_or("-".into(), |v| v.to_string()))
-    };
+    let n = f
+        .get_str_array("tokenizer.ggml.tokens")?
+        .map_or(0, |t| t.len());
+    let merges = f
+        .get_str_array("tokenizer.ggml.merges")?
+        .map_or(0, |m| m.len());
+    let id =
+        |k: &str| -> Result<String> { Ok(f.get_u32(k)?.map_or("-".into(), |v| v.to_string())) };
     println!(
         "tokenizer:    {model} (pre: {}), {n} tokens, {merges} merges, bos {} eos {} eot {}, add_bos {}, chat template: {}",
         f.get_str("tokenizer.ggml.pre")?.unwrap_or("-"),

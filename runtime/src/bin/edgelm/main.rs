@@ -8,7 +8,11 @@ mod run;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "edgelm", version, about = "Run a GGUF language model on this device")]
+#[command(
+    name = "edgelm",
+    version,
+    about = "Run a GGUF language model on this device"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

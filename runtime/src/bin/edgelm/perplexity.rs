@@ -69,10 +69,7 @@ pub fn main(a: PerplexityArgs) -> Result<()> {
             eprint!("[{}]{:.4},", i + 1, e.ppl);
         })?;
         eprintln!();
-        println!(
-            "Final estimate: PPL = {:.4} +/- {:.5}",
-            est.ppl, est.error
-        );
+        println!("Final estimate: PPL = {:.4} +/- {:.5}", est.ppl, est.error);
         eprintln!(
             "{} chunks, {} scored tokens, {:.1} s",
             est.chunks,

@@ -48,14 +48,19 @@ pub struct RunArgs {
     /// Temperature; 0 is greedy.
     #[arg(long, default_value_t = 0.8)]
     temp: f32,
+    /// Keep the k most likely tokens (0: all).
     #[arg(long, default_value_t = 40)]
     top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches p (1: all).
     #[arg(long, default_value_t = 0.95)]
     top_p: f32,
+    /// Drop tokens less likely than min-p times the most likely one (0: off).
     #[arg(long, default_value_t = 0.05)]
     min_p: f32,
+    /// Penalty for tokens seen in the last --repeat-last-n (1: off).
     #[arg(long, default_value_t = 1.0)]
     repeat_penalty: f32,
+    /// How many recent tokens --repeat-penalty looks at.
     #[arg(long, default_value_t = 64)]
     repeat_last_n: usize,
     /// Random seed (default: from the clock). The same seed repeats a run.

@@ -2,5 +2,4 @@
 //! multiply them (`cpu`). No I/O and no model knowledge live here.
 
 pub mod cpu;
-mod interim;
 pub mod quant;

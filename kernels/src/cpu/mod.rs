@@ -1,4 +1,3 @@
 //! CPU kernels: matrix products over ggml block formats and the element-wise ops.
 
 pub mod ops;
-pub use crate::interim::{matmul, Precision, Weights};

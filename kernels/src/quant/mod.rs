@@ -160,4 +160,3 @@ impl fmt::Display for GgmlType {
         f.write_str(self.name())
     }
 }
-pub use crate::interim::{dequantize_row, quantize_row};

@@ -181,7 +181,11 @@ pub enum QuantError {
     #[error("quantizing to {0} is not supported")]
     Unsupported(GgmlType),
     #[error("{ty}: a row of {n} elements is not a whole number of {block}-element blocks")]
-    NotBlockMultiple { ty: GgmlType, n: usize, block: usize },
+    NotBlockMultiple {
+        ty: GgmlType,
+        n: usize,
+        block: usize,
+    },
     #[error("{ty}: {n} elements need {expected} bytes, the destination has {got}")]
     DstSize {
         ty: GgmlType,

@@ -30,17 +30,20 @@ pub(crate) fn scales(b: &[u8]) -> [i8; 16] {
 /// The 256 quants (-4..=3) of a block, in element order.
 #[inline(always)]
 pub(crate) fn unpack(b: &[u8], q: &mut [i8; QK_K]) {
-    for e in 0..QK_K {
+    for (e, q) in q.iter_mut().enumerate() {
         let (h, s, l) = (e / 128, (e / 32) % 4, e % 32);
         let low = ((b[QS + 32 * h + l] >> (2 * s)) & 3) as i8;
         let high = (b[HMASK + l] >> (e / 32)) & 1;
-        q[e] = if high != 0 { low } else { low - 4 };
+        *q = if high != 0 { low } else { low - 4 };
     }
 }
 
 pub fn dequantize(src: &[u8], dst: &mut [f32]) {
     let mut q = [0i8; QK_K];
-    for (b, y) in src.chunks_exact(BLOCK_BYTES).zip(dst.chunks_exact_mut(QK_K)) {
+    for (b, y) in src
+        .chunks_exact(BLOCK_BYTES)
+        .zip(dst.chunks_exact_mut(QK_K))
+    {
         let d = read_f16(b, D);
         let sc = scales(b);
         unpack(b, &mut q);

@@ -26,7 +26,10 @@ pub(crate) fn unpack(b: &[u8], q: &mut [i8; QK_K]) {
 
 pub fn dequantize(src: &[u8], dst: &mut [f32]) {
     let mut q = [0i8; QK_K];
-    for (b, y) in src.chunks_exact(BLOCK_BYTES).zip(dst.chunks_exact_mut(QK_K)) {
+    for (b, y) in src
+        .chunks_exact(BLOCK_BYTES)
+        .zip(dst.chunks_exact_mut(QK_K))
+    {
         let d = read_f16(b, 0);
         let dmin = read_f16(b, 2);
         unpack(b, &mut q);

@@ -15,17 +15,20 @@ pub const D: usize = SCALES + QK_K / 16;
 /// The 256 quants (-32..=31) of a block, in element order.
 #[inline(always)]
 pub(crate) fn unpack(b: &[u8], q: &mut [i8; QK_K]) {
-    for e in 0..QK_K {
+    for (e, q) in q.iter_mut().enumerate() {
         let (h, k, s, l) = (e / 128, (e / 64) % 2, (e / 32) % 4, e % 32);
         let low = (b[QL + 64 * h + e % 64] >> (4 * k)) & 0x0f;
         let high = (b[QH + 32 * h + l] >> (2 * s)) & 3;
-        q[e] = (low | (high << 4)) as i8 - 32;
+        *q = (low | (high << 4)) as i8 - 32;
     }
 }
 
 pub fn dequantize(src: &[u8], dst: &mut [f32]) {
     let mut q = [0i8; QK_K];
-    for (b, y) in src.chunks_exact(BLOCK_BYTES).zip(dst.chunks_exact_mut(QK_K)) {
+    for (b, y) in src
+        .chunks_exact(BLOCK_BYTES)
+        .zip(dst.chunks_exact_mut(QK_K))
+    {
         let d = read_f16(b, D);
         unpack(b, &mut q);
         for g in 0..QK_K / 16 {

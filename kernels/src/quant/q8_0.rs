@@ -9,7 +9,8 @@ pub const BLOCK_BYTES: usize = 2 + QK;
 /// Largest magnitude in a block, as ggml's `MAX(amax, fabsf(v))` loop finds it.
 #[inline]
 pub(crate) fn absmax(x: &[f32]) -> f32 {
-    x.iter().fold(0.0f32, |a, &v| if a > v.abs() { a } else { v.abs() })
+    x.iter()
+        .fold(0.0f32, |a, &v| if a > v.abs() { a } else { v.abs() })
 }
 
 pub fn quantize(src: &[f32], dst: &mut [u8]) {

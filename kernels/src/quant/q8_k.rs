@@ -18,7 +18,10 @@ pub(crate) fn nearest_int(x: f32) -> i32 {
 }
 
 pub fn quantize(src: &[f32], dst: &mut [u8]) {
-    for (x, b) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BLOCK_BYTES)) {
+    for (x, b) in src
+        .chunks_exact(QK_K)
+        .zip(dst.chunks_exact_mut(BLOCK_BYTES))
+    {
         let (mut amax, mut max) = (0.0f32, 0.0f32);
         for &v in x {
             if v.abs() > amax {
@@ -47,7 +50,10 @@ pub fn quantize(src: &[f32], dst: &mut [u8]) {
 }
 
 pub fn dequantize(src: &[u8], dst: &mut [f32]) {
-    for (b, y) in src.chunks_exact(BLOCK_BYTES).zip(dst.chunks_exact_mut(QK_K)) {
+    for (b, y) in src
+        .chunks_exact(BLOCK_BYTES)
+        .zip(dst.chunks_exact_mut(QK_K))
+    {
         let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         for (y, &q) in y.iter_mut().zip(&b[QS..BSUMS]) {
             *y = d * (q as i8) as f32;

@@ -1,3 +1,64 @@
 //! CPU kernels: matrix products over ggml block formats and the element-wise ops.
+//!
+//! `matmul` is the entry point. The per-row dot kernels it calls are picked once at
+//! run time (`dispatch`); `scalar/` holds the portable definitions every SIMD
+//! version will be tested against.
 
+mod dispatch;
+mod matmul;
 pub mod ops;
+mod scalar;
+
+use crate::quant::GgmlType;
+
+pub use matmul::matmul;
+
+/// A row-major weight matrix in one of the ggml formats, borrowed (e.g. from a
+/// memory-mapped GGUF file). Row `r` is `data[r * row_bytes..(r + 1) * row_bytes]`
+/// with `row_bytes = ty.row_bytes(cols)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Weights<'a> {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub data: &'a [u8],
+}
+
+/// How `matmul` treats the activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// As ggml: quantize activations to [`vec_dot_type`] of the weights, then
+    /// integer block dot products.
+    Fast,
+    /// Dequantize weights to f32 and dot them with the f32 activations.
+    Precise,
+}
+
+/// The format ggml quantizes activations to before a dot product with weights of
+/// type `ty`.
+pub fn vec_dot_type(ty: GgmlType) -> GgmlType {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => GgmlType::Q8_0,
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q8_1 => GgmlType::Q8_1,
+        GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::Q8_K => GgmlType::Q8_K,
+        GgmlType::F16 => GgmlType::F16,
+        GgmlType::BF16 => GgmlType::BF16,
+        GgmlType::F32 => GgmlType::F32,
+    }
+}
+
+/// Whether [`Precision::Fast`] has a block dot kernel for weights of type `ty` on
+/// this CPU. Without one, `Fast` falls back to the `Precise` computation.
+pub fn has_vec_dot(ty: GgmlType) -> bool {
+    dispatch::kernels().vec_dot(ty).is_some()
+}
+
+/// Name of the kernel set chosen for this CPU (e.g. `"scalar"`), for reports.
+pub fn kernel_set() -> &'static str {
+    dispatch::kernels().name
+}

@@ -5,6 +5,20 @@
 
 use std::fmt;
 
+pub mod float;
+pub mod q2_k;
+pub mod q3_k;
+pub mod q4_0;
+pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
+pub mod q6_k;
+pub mod q8_0;
+pub mod q8_1;
+pub mod q8_k;
+
 /// Element type of a tensor, numbered as ggml numbers them (the ids stored in GGUF).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
@@ -160,3 +174,95 @@ impl fmt::Display for GgmlType {
         f.write_str(self.name())
     }
 }
+
+/// Why a row could not be quantized.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuantError {
+    #[error("quantizing to {0} is not supported")]
+    Unsupported(GgmlType),
+    #[error("{ty}: a row of {n} elements is not a whole number of {block}-element blocks")]
+    NotBlockMultiple {
+        ty: GgmlType,
+        n: usize,
+        block: usize,
+    },
+    #[error("{ty}: {n} elements need {expected} bytes, the destination has {got}")]
+    DstSize {
+        ty: GgmlType,
+        n: usize,
+        expected: usize,
+        got: usize,
+    },
+}
+
+/// Decodes `dst.len()` elements of type `ty` from `src` into f32.
+///
+/// # Panics
+/// If `src.len()` is not `ty.row_bytes(dst.len())`: callers validate shapes first.
+pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
+    assert_eq!(
+        Some(src.len()),
+        ty.row_bytes(dst.len()),
+        "dequantize_row({ty}): {} bytes for {} elements",
+        src.len(),
+        dst.len()
+    );
+    match ty {
+        GgmlType::F32 => float::dequantize_f32(src, dst),
+        GgmlType::F16 => float::dequantize_f16(src, dst),
+        GgmlType::BF16 => float::dequantize_bf16(src, dst),
+        GgmlType::Q4_0 => q4_0::dequantize(src, dst),
+        GgmlType::Q4_1 => q4_1::dequantize(src, dst),
+        GgmlType::Q5_0 => q5_0::dequantize(src, dst),
+        GgmlType::Q5_1 => q5_1::dequantize(src, dst),
+        GgmlType::Q8_0 => q8_0::dequantize(src, dst),
+        GgmlType::Q8_1 => q8_1::dequantize(src, dst),
+        GgmlType::Q2_K => q2_k::dequantize(src, dst),
+        GgmlType::Q3_K => q3_k::dequantize(src, dst),
+        GgmlType::Q4_K => q4_k::dequantize(src, dst),
+        GgmlType::Q5_K => q5_k::dequantize(src, dst),
+        GgmlType::Q6_K => q6_k::dequantize(src, dst),
+        GgmlType::Q8_K => q8_k::dequantize(src, dst),
+    }
+}
+
+/// Encodes `src` as type `ty` into `dst`, bit-exact with ggml's reference
+/// quantizers (`quantize_row_*_ref`) and gguf-py.
+///
+/// K-quant weight formats (Q2_K..Q6_K) are not supported yet.
+pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), QuantError> {
+    let n = src.len();
+    let expected = ty.row_bytes(n).ok_or(QuantError::NotBlockMultiple {
+        ty,
+        n,
+        block: ty.block_size(),
+    })?;
+    let f: fn(&[f32], &mut [u8]) = match ty {
+        GgmlType::F32 => float::quantize_f32,
+        GgmlType::F16 => float::quantize_f16,
+        GgmlType::BF16 => float::quantize_bf16,
+        GgmlType::Q4_0 => q4_0::quantize,
+        GgmlType::Q4_1 => q4_1::quantize,
+        GgmlType::Q5_0 => q5_0::quantize,
+        GgmlType::Q5_1 => q5_1::quantize,
+        GgmlType::Q8_0 => q8_0::quantize,
+        GgmlType::Q8_1 => q8_1::quantize,
+        GgmlType::Q8_K => q8_k::quantize,
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
+            return Err(QuantError::Unsupported(ty))
+        }
+    };
+    if dst.len() != expected {
+        return Err(QuantError::DstSize {
+            ty,
+            n,
+            expected,
+            got: dst.len(),
+        });
+    }
+    f(src, dst);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,45 @@
+//! Run-time choice of the dot kernels. `kernels()` picks a table once per process;
+//! SIMD tables (AVX2, AVX-512, NEON) slot in here next to the scalar one, each
+//! filling only the entries it accelerates.
+
+use std::sync::OnceLock;
+
+use crate::quant::GgmlType;
+
+/// Dot product of one weight row (ggml bytes of its type) with one activation row
+/// already quantized to the matching `vec_dot_type`; both cover the same columns.
+pub(crate) type VecDotFn = fn(w: &[u8], x: &[u8]) -> f32;
+
+/// Dot product of two equally long f32 slices.
+pub(crate) type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
+
+pub(crate) struct Kernels {
+    pub name: &'static str,
+    pub dot_f32: DotF32Fn,
+    /// Indexed by position in [`GgmlType::ALL`]; `None` means "dequantize and use
+    /// `dot_f32`".
+    pub vec_dot: [Option<VecDotFn>; GgmlType::ALL.len()],
+}
+
+impl Kernels {
+    pub fn vec_dot(&self, ty: GgmlType) -> Option<VecDotFn> {
+        self.vec_dot[type_index(ty)]
+    }
+}
+
+pub(crate) fn type_index(ty: GgmlType) -> usize {
+    GgmlType::ALL
+        .iter()
+        .position(|&t| t == ty)
+        .expect("every type is in ALL")
+}
+
+pub(crate) fn kernels() -> &'static Kernels {
+    static KERNELS: OnceLock<Kernels> = OnceLock::new();
+    KERNELS.get_or_init(select)
+}
+
+fn select() -> Kernels {
+    // Only the portable set exists so far; feature detection goes here.
+    super::scalar::kernels()
+}

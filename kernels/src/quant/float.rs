@@ -8,7 +8,15 @@ use half::f16;
 /// f16 bits to f32 (exact).
 #[inline(always)]
 pub fn f16_to_f32(bits: u16) -> f32 {
-    f16::from_bits(bits).to_f32()
+    // A table lookup, as ggml's scalar code does: block scales are read in every inner
+    // loop, and a table is far cheaper there than a software conversion.
+    F16_TABLE.get_or_init(build_f16_table)[bits as usize]
+}
+
+static F16_TABLE: std::sync::OnceLock<Box<[f32]>> = std::sync::OnceLock::new();
+
+fn build_f16_table() -> Box<[f32]> {
+    (0..=u16::MAX).map(|b| f16::from_bits(b).to_f32()).collect()
 }
 
 /// f32 to f16 bits, round to nearest even; overflow gives infinity.

@@ -40,6 +40,9 @@ pub(crate) fn kernels() -> &'static Kernels {
 }
 
 fn select() -> Kernels {
-    // Only the portable set exists so far; feature detection goes here.
-    super::scalar::kernels()
+    #[allow(unused_mut)]
+    let mut k = super::scalar::kernels();
+    #[cfg(target_arch = "x86_64")]
+    super::x86::upgrade(&mut k);
+    k
 }

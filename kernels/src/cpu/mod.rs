@@ -8,6 +8,8 @@ mod dispatch;
 mod matmul;
 pub mod ops;
 mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use crate::quant::GgmlType;
 

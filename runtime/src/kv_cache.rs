@@ -4,6 +4,7 @@
 //! precise reference mode. Memory is allocated zeroed, so pages the context never
 //! reaches are never touched and do not count toward resident memory.
 
+use edgelm_kernels::quant::float::f16_to_f32;
 use half::f16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl Rows<'_> {
             Rows::F16(v) => v[at..at + q.len()]
                 .iter()
                 .zip(q)
-                .map(|(&k, &q)| f16::from_bits(k).to_f32() * q)
+                .map(|(&k, &q)| f16_to_f32(k) * q)
                 .sum(),
             Rows::F32(v) => v[at..at + q.len()].iter().zip(q).map(|(k, q)| k * q).sum(),
         }
@@ -75,7 +76,7 @@ impl Rows<'_> {
         match self {
             Rows::F16(v) => {
                 for (o, &x) in out.iter_mut().zip(&v[at..at + n]) {
-                    *o += p * f16::from_bits(x).to_f32();
+                    *o += p * f16_to_f32(x);
                 }
             }
             Rows::F32(v) => {

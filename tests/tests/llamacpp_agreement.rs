@@ -1,0 +1,71 @@
+//! The fast path against llama.cpp on the same file (tests/fixtures/llamacpp/): the
+//! perplexity of a fixed English text and greedy completions.
+
+use edgelm_runtime::generate::generate;
+use edgelm_runtime::model::Model;
+use edgelm_runtime::perplexity::perplexity;
+use edgelm_runtime::sampler::{Sampler, SamplerConfig};
+use edgelm_runtime::session::{Session, SessionOptions};
+use edgelm_runtime::tokenizer::Tokenizer;
+use edgelm_tests::{fixtures_dir, smollm2_path};
+use serde_json::Value;
+
+fn reference() -> Value {
+    let p = fixtures_dir().join("llamacpp/smollm2_q4_1.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn perplexity_is_within_half_a_percent_of_llama_perplexity() {
+    let Some(path) = smollm2_path() else { return };
+    let r = &reference()["perplexity"];
+    let model = Model::load(&path).unwrap();
+    let tok = Tokenizer::from_gguf(&model.file).unwrap();
+    let text = std::fs::read_to_string(fixtures_dir().join("text/gpl-3.txt")).unwrap();
+    let tokens = tok.encode(&text, true, false);
+    let n_ctx = r["n_ctx"].as_u64().unwrap() as usize;
+    let opts = SessionOptions {
+        n_ctx,
+        n_batch: n_ctx,
+        ..SessionOptions::default()
+    };
+    let mut session = Session::new(&model, &opts).unwrap();
+    let est = perplexity(&mut session, &tokens, None, |_, _| {}).unwrap();
+    let want = r["final_ppl"].as_f64().unwrap();
+    let rel = (est.ppl - want).abs() / want;
+    eprintln!(
+        "edgelm {:.4} +/- {:.5}, llama.cpp {want} ({:.3}% apart)",
+        est.ppl,
+        est.error,
+        rel * 100.0
+    );
+    assert_eq!(est.chunks as u64, r["chunks"].as_u64().unwrap());
+    assert!(rel < 0.005, "{} vs llama.cpp {want}", est.ppl);
+    let err_want = r["final_error"].as_f64().unwrap();
+    assert!((est.error - err_want).abs() / err_want < 0.02);
+}
+
+#[test]
+fn greedy_text_equals_llama_cpp() {
+    let Some(path) = smollm2_path() else { return };
+    let model = Model::load(&path).unwrap();
+    let tok = Tokenizer::from_gguf(&model.file).unwrap();
+    for c in reference()["greedy"]["cases"].as_array().unwrap() {
+        let prompt = tok.encode(c["prompt"].as_str().unwrap(), true, true);
+        let mut session = Session::new(&model, &SessionOptions::default()).unwrap();
+        let mut sampler = Sampler::new(SamplerConfig {
+            temperature: 0.0,
+            ..SamplerConfig::default()
+        });
+        let g = generate(
+            &mut session,
+            &mut sampler,
+            &prompt,
+            32,
+            |t| tok.is_eog(t),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(tok.decode(&g.tokens), c["text"].as_str().unwrap());
+    }
+}

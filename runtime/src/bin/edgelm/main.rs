@@ -36,7 +36,21 @@ fn main() {
         Command::Perplexity(a) => perplexity::main(a),
     };
     if let Err(e) = result {
-        eprintln!("edgelm: error: {e:#}");
+        eprintln!("edgelm: error: {}", message(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, skipping a cause whose text the message already holds
+/// (library errors often print their source themselves).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }

@@ -38,9 +38,20 @@ pub(crate) fn unpack(b: &[u8], q: &mut [i8; QK_K]) {
 }
 
 pub fn dequantize(src: &[u8], dst: &mut [f32]) {
+    dequantize_with(src, dst, BLOCK_BYTES, unpack);
+}
+
+/// Q4_K and Q5_K share everything but how their quants are packed: `d * scale * q -
+/// dmin * min` over eight groups of 32, with the 6-bit scales and mins at `SCALES`.
+pub(crate) fn dequantize_with(
+    src: &[u8],
+    dst: &mut [f32],
+    block_bytes: usize,
+    unpack: fn(&[u8], &mut [i8; QK_K]),
+) {
     let mut q = [0i8; QK_K];
     for (b, y) in src
-        .chunks_exact(BLOCK_BYTES)
+        .chunks_exact(block_bytes)
         .zip(dst.chunks_exact_mut(QK_K))
     {
         let d = read_f16(b, 0);

@@ -2,8 +2,6 @@
 //! Q4_K), `qh[32]`, `qs[128]`. Element `e` has Q4_K's low nibble and, as its fifth
 //! bit, bit `e/32` of `qh[e%32]`.
 
-use super::float::read_f16;
-use super::q4_k::scale_min;
 use super::QK_K;
 
 pub const BLOCK_BYTES: usize = 4 + 12 + QK_K / 8 + QK_K / 2;
@@ -25,21 +23,5 @@ pub(crate) fn unpack(b: &[u8], q: &mut [i8; QK_K]) {
 }
 
 pub fn dequantize(src: &[u8], dst: &mut [f32]) {
-    let mut q = [0i8; QK_K];
-    for (b, y) in src
-        .chunks_exact(BLOCK_BYTES)
-        .zip(dst.chunks_exact_mut(QK_K))
-    {
-        let d = read_f16(b, 0);
-        let dmin = read_f16(b, 2);
-        unpack(b, &mut q);
-        for g in 0..QK_K / 32 {
-            let (sc, m) = scale_min(&b[SCALES..SCALES + 12], g);
-            let d1 = d * sc as f32;
-            let m1 = dmin * m as f32;
-            for l in 0..32 {
-                y[32 * g + l] = d1 * q[32 * g + l] as f32 - m1;
-            }
-        }
-    }
+    super::q4_k::dequantize_with(src, dst, BLOCK_BYTES, unpack);
 }

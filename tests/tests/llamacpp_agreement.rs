@@ -11,19 +11,19 @@ use edgelm_tests::{fixtures_dir, smollm2_path};
 use serde_json::Value;
 
 fn reference() -> Value {
-    let p = fixtures_dir().join("llamacpp/smollm2_q4_1.json");
+    let p = fixtures_dir().join("llamacpp/llamacpp_reference.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 #[test]
 fn perplexity_is_within_half_a_percent_of_llama_perplexity() {
     let Some(path) = smollm2_path() else { return };
-    let r = &reference()["perplexity"];
+    let r = &reference()["perplexity"]["Q4_1 (original)"];
     let model = Model::load(&path).unwrap();
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let text = std::fs::read_to_string(fixtures_dir().join("text/gpl-3.txt")).unwrap();
     let tokens = tok.encode(&text, true, false);
-    let n_ctx = r["n_ctx"].as_u64().unwrap() as usize;
+    let n_ctx = 256;
     let opts = SessionOptions {
         n_ctx,
         n_batch: n_ctx,
@@ -31,7 +31,7 @@ fn perplexity_is_within_half_a_percent_of_llama_perplexity() {
     };
     let mut session = Session::new(&model, &opts).unwrap();
     let est = perplexity(&mut session, &tokens, None, |_, _| {}).unwrap();
-    let want = r["final_ppl"].as_f64().unwrap();
+    let want = r["ppl"].as_f64().unwrap();
     let rel = (est.ppl - want).abs() / want;
     eprintln!(
         "edgelm {:.4} +/- {:.5}, llama.cpp {want} ({:.3}% apart)",
@@ -39,9 +39,13 @@ fn perplexity_is_within_half_a_percent_of_llama_perplexity() {
         est.error,
         rel * 100.0
     );
-    assert_eq!(est.chunks as u64, r["chunks"].as_u64().unwrap());
+    assert_eq!(est.chunks as u64, r["n_chunks"].as_u64().unwrap());
+    assert_eq!(
+        est.scored_tokens as u64,
+        r["scored_tokens"].as_u64().unwrap()
+    );
     assert!(rel < 0.005, "{} vs llama.cpp {want}", est.ppl);
-    let err_want = r["final_error"].as_f64().unwrap();
+    let err_want = r["ppl_err"].as_f64().unwrap();
     assert!((est.error - err_want).abs() / err_want < 0.02);
 }
 
@@ -50,7 +54,7 @@ fn greedy_text_equals_llama_cpp() {
     let Some(path) = smollm2_path() else { return };
     let model = Model::load(&path).unwrap();
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
-    for c in reference()["greedy"]["cases"].as_array().unwrap() {
+    for c in reference()["greedy"].as_object().unwrap().values() {
         let prompt = tok.encode(c["prompt"].as_str().unwrap(), true, true);
         let mut session = Session::new(&model, &SessionOptions::default()).unwrap();
         let mut sampler = Sampler::new(SamplerConfig {
@@ -66,6 +70,33 @@ fn greedy_text_equals_llama_cpp() {
             |_| {},
         )
         .unwrap();
-        assert_eq!(tok.decode(&g.tokens), c["text"].as_str().unwrap());
+        assert_eq!(tok.decode(&g.tokens), c["generated_text"].as_str().unwrap());
     }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn token_ids_equal_llama_tokenize() {
+    let Some(path) = smollm2_path() else { return };
+    let f = edgelm_runtime::gguf::GgufFile::open(&path).unwrap();
+    let tok = Tokenizer::from_gguf(&f).unwrap();
+    for c in reference()["tokenize"].as_object().unwrap().values() {
+        let text = c["text"].as_str().unwrap();
+        assert_eq!(tok.encode(text, true, false), ids(&c["ids"]), "{text:?}");
+    }
+    // The whole perplexity text, as llama-perplexity reads it (no final newline).
+    let text = std::fs::read_to_string(fixtures_dir().join("text/gpl-3.txt")).unwrap();
+    let want: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures_dir().join("llamacpp/gpl-3.tokens.json")).unwrap(),
+    )
+    .unwrap();
+    let got = tok.encode(text.strip_suffix('\n').unwrap(), true, false);
+    assert_eq!(got, ids(&want["ids"]));
 }

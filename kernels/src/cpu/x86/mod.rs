@@ -7,9 +7,9 @@ mod avx2;
 use super::dispatch::{type_index, Kernels};
 use crate::quant::GgmlType;
 
-/// Overlays the AVX2+FMA kernels on `k` when this CPU has them.
+/// Overlays the AVX2 kernels on `k` when this CPU has them.
 pub(crate) fn upgrade(k: &mut Kernels) {
-    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+    if !has_avx2() {
         return;
     }
     k.name = "avx2";
@@ -26,10 +26,12 @@ pub(crate) fn upgrade(k: &mut Kernels) {
     }
 }
 
-/// True when [`upgrade`] would install the AVX2 kernels.
-#[cfg(test)]
+/// True when [`upgrade`] installs the AVX2 kernels (every AVX2 CPU so far also has
+/// FMA and F16C, but each is checked).
 fn has_avx2() -> bool {
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c")
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod from_gguf;
 mod pretokenize;
 mod special;
 mod spm;
+mod stream;
 mod vocab;
 
 use std::collections::BTreeSet;
@@ -21,6 +22,7 @@ use spm::Spm;
 use vocab::{TokenType, Vocab};
 
 pub use pretokenize::supported_names as supported_pre_tokenizers;
+pub use stream::TextStream;
 
 /// Everything a tokenizer is built from: the `tokenizer.*` GGUF metadata, already read.
 #[derive(Debug, Clone, Default)]

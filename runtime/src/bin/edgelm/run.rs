@@ -11,7 +11,7 @@ use edgelm_runtime::kv_cache::KvType;
 use edgelm_runtime::metrics::peak_rss_mib;
 use edgelm_runtime::sampler::{Sampler, SamplerConfig};
 use edgelm_runtime::session::{Session, SessionOptions};
-use edgelm_runtime::tokenizer::Tokenizer;
+use edgelm_runtime::tokenizer::{TextStream, Tokenizer};
 use edgelm_runtime::Precision;
 
 use crate::load::{load, thread_pool, MIB};
@@ -130,7 +130,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
         seed,
     });
 
-    let mut out = Utf8Stream::default();
+    let mut out = TextStream::default();
     let stdout = std::io::stdout();
     if a.echo && !a.json {
         let _ = write!(stdout.lock(), "{text}");
@@ -276,41 +276,4 @@ fn clock_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// Turns token bytes into text without splitting a UTF-8 character across tokens.
-#[derive(Default)]
-struct Utf8Stream {
-    pending: Vec<u8>,
-}
-
-impl Utf8Stream {
-    fn push(&mut self, bytes: &[u8]) -> String {
-        self.pending.extend_from_slice(bytes);
-        match std::str::from_utf8(&self.pending) {
-            Ok(s) => {
-                let s = s.to_string();
-                self.pending.clear();
-                s
-            }
-            Err(e) if e.error_len().is_none() => {
-                // An incomplete character at the end: keep it for the next token.
-                let n = e.valid_up_to();
-                let s = String::from_utf8_lossy(&self.pending[..n]).into_owned();
-                self.pending.drain(..n);
-                s
-            }
-            Err(_) => {
-                let s = String::from_utf8_lossy(&self.pending).into_owned();
-                self.pending.clear();
-                s
-            }
-        }
-    }
-
-    fn finish(&mut self) -> String {
-        let s = String::from_utf8_lossy(&self.pending).into_owned();
-        self.pending.clear();
-        s
-    }
 }

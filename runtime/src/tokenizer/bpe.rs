@@ -7,13 +7,13 @@ use std::collections::{BinaryHeap, HashMap};
 use super::vocab::Vocab;
 use super::TokenizerError;
 
-/// Symbols are interned strings: every vocabulary token and every merge operand, so
-/// merging compares integers.
+/// Symbols are interned strings, so merging compares integers: a vocabulary token is
+/// its own id; a merge operand that is not a token gets a number past the vocabulary.
 #[derive(Debug)]
 pub(crate) struct Bpe {
-    sym_ids: HashMap<String, u32>,
-    /// Token id of each symbol, when the symbol is a token.
-    sym_token: Vec<Option<u32>>,
+    /// Symbols that are not tokens, numbered from `n_tokens`.
+    extra: HashMap<String, u32>,
+    n_tokens: u32,
     /// (left, right) -> (rank, merged symbol).
     merges: HashMap<(u32, u32), (u32, u32)>,
 }
@@ -30,21 +30,16 @@ struct Sym {
 
 impl Bpe {
     pub(crate) fn new(vocab: &Vocab, merges: &[String]) -> Result<Bpe, TokenizerError> {
-        let mut sym_ids: HashMap<String, u32> = HashMap::with_capacity(vocab.len() + 16);
-        let mut sym_token: Vec<Option<u32>> = Vec::with_capacity(vocab.len() + 16);
-        for (text, &id) in &vocab.ids {
-            sym_ids.insert(text.clone(), sym_token.len() as u32);
-            sym_token.push(Some(id));
-        }
+        let n_tokens = vocab.len() as u32;
+        let mut extra: HashMap<String, u32> = HashMap::new();
         let mut intern = |s: &str| -> u32 {
-            if let Some(&i) = sym_ids.get(s) {
-                return i;
+            if let Some(id) = vocab.id(s) {
+                return id;
             }
-            let i = sym_token.len() as u32;
-            sym_ids.insert(s.to_string(), i);
-            sym_token.push(None);
-            i
+            let next = n_tokens + extra.len() as u32;
+            *extra.entry(s.to_string()).or_insert(next)
         };
+        let mut merged_text = String::new();
         let mut table = HashMap::with_capacity(merges.len());
         for (rank, m) in merges.iter().enumerate() {
             // The separator is the first space after the first character (llama.cpp).
@@ -59,17 +54,23 @@ impl Bpe {
                 });
             };
             let (left, right) = (&m[..at], &m[at + 1..]);
-            let merged = format!("{left}{right}");
+            merged_text.clear();
+            merged_text.push_str(left);
+            merged_text.push_str(right);
             let key = (intern(left), intern(right));
-            let merged = intern(&merged);
+            let merged = intern(&merged_text);
             // A repeated pair keeps its first (best) rank.
             table.entry(key).or_insert((rank as u32, merged));
         }
         Ok(Bpe {
-            sym_ids,
-            sym_token,
+            extra,
+            n_tokens,
             merges: table,
         })
+    }
+
+    fn symbol(&self, vocab: &Vocab, text: &str) -> Option<u32> {
+        vocab.id(text).or_else(|| self.extra.get(text).copied())
     }
 
     /// Appends the ids of `word` (already in byte-level characters).
@@ -93,7 +94,7 @@ impl Bpe {
             syms.push(Sym {
                 start,
                 end: start + c.len_utf8(),
-                sym: self.sym_ids.get(&*c.encode_utf8(&mut buf)).copied(),
+                sym: self.symbol(vocab, c.encode_utf8(&mut buf)),
                 prev: i.checked_sub(1),
                 next: None,
             });
@@ -146,7 +147,7 @@ impl Bpe {
             let text = &word[s.start..s.end];
             let id = s
                 .sym
-                .and_then(|x| self.sym_token[x as usize])
+                .filter(|&x| x < self.n_tokens)
                 .or_else(|| vocab.id(text));
             match id {
                 Some(id) => out.push(id),

@@ -4,6 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use super::symbols::Spans;
 use super::vocab::Vocab;
 use super::TokenizerError;
 
@@ -16,16 +17,6 @@ pub(crate) struct Bpe {
     n_tokens: u32,
     /// (left, right) -> (rank, merged symbol).
     merges: HashMap<(u32, u32), (u32, u32)>,
-}
-
-/// One symbol of a word being merged: a byte range of the word, linked to its neighbours.
-#[derive(Clone, Copy)]
-struct Sym {
-    start: usize,
-    end: usize,
-    sym: Option<u32>,
-    prev: Option<usize>,
-    next: Option<usize>,
 }
 
 impl Bpe {
@@ -87,66 +78,44 @@ impl Bpe {
                 return;
             }
         }
-        let mut syms: Vec<Sym> = Vec::with_capacity(word.len());
+        let mut spans = Spans::of_chars(word);
         let mut buf = [0u8; 4];
-        for (start, c) in word.char_indices() {
-            let i = syms.len();
-            syms.push(Sym {
-                start,
-                end: start + c.len_utf8(),
-                sym: self.symbol(vocab, c.encode_utf8(&mut buf)),
-                prev: i.checked_sub(1),
-                next: None,
-            });
-            if i > 0 {
-                syms[i - 1].next = Some(i);
-            }
-        }
+        // Symbol of each span (changes as spans merge).
+        let mut syms: Vec<Option<u32>> = word
+            .chars()
+            .map(|c| self.symbol(vocab, c.encode_utf8(&mut buf)))
+            .collect();
 
         // (rank, left index, right index, left symbol, right symbol, merged symbol)
         let mut heap = BinaryHeap::new();
-        let push = |heap: &mut BinaryHeap<_>, syms: &[Sym], l: usize, r: usize| {
-            if let (Some(a), Some(b)) = (syms[l].sym, syms[r].sym) {
+        let push = |heap: &mut BinaryHeap<_>, syms: &[Option<u32>], l: usize, r: usize| {
+            if let (Some(a), Some(b)) = (syms[l], syms[r]) {
                 if let Some(&(rank, merged)) = self.merges.get(&(a, b)) {
                     heap.push(Reverse((rank, l, r, a, b, merged)));
                 }
             }
         };
-        for i in 1..syms.len() {
+        for i in 1..spans.len() {
             push(&mut heap, &syms, i - 1, i);
         }
         while let Some(Reverse((_, l, r, a, b, merged))) = heap.pop() {
-            // Skip pairs that changed since they were queued (either side merged away
-            // or grown).
-            let stale = syms[l].start == syms[l].end
-                || syms[l].next != Some(r)
-                || syms[l].sym != Some(a)
-                || syms[r].sym != Some(b)
-                || syms[r].start == syms[r].end;
-            if stale {
+            // Skip pairs that changed since they were queued.
+            if !spans.adjacent(l, r) || syms[l] != Some(a) || syms[r] != Some(b) {
                 continue;
             }
-            syms[l].end = syms[r].end;
-            syms[l].sym = Some(merged);
-            syms[l].next = syms[r].next;
-            syms[r].start = syms[r].end;
-            if let Some(n) = syms[r].next {
-                syms[n].prev = Some(l);
-            }
-            if let Some(p) = syms[l].prev {
+            spans.join(l, r);
+            syms[l] = Some(merged);
+            if let Some(p) = spans.prev(l) {
                 push(&mut heap, &syms, p, l);
             }
-            if let Some(n) = syms[l].next {
+            if let Some(n) = spans.next(l) {
                 push(&mut heap, &syms, l, n);
             }
         }
 
-        let mut cur = if syms.is_empty() { None } else { Some(0) };
-        while let Some(i) = cur {
-            let s = syms[i];
-            let text = &word[s.start..s.end];
-            let id = s
-                .sym
+        for i in spans.live() {
+            let text = &word[spans.range(i)];
+            let id = syms[i]
                 .filter(|&x| x < self.n_tokens)
                 .or_else(|| vocab.id(text));
             match id {
@@ -160,7 +129,6 @@ impl Bpe {
                     }
                 }
             }
-            cur = s.next;
         }
     }
 }

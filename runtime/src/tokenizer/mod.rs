@@ -11,6 +11,7 @@ mod pretokenize;
 mod special;
 mod spm;
 mod stream;
+mod symbols;
 mod vocab;
 
 use std::collections::BTreeSet;

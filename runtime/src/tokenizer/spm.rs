@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use super::symbols::Spans;
 use super::vocab::Vocab;
 
 /// SentencePiece's stand-in for a space.
@@ -44,14 +45,6 @@ impl Ord for Bigram {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Sym {
-    start: usize,
-    end: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
-}
-
 impl Spm {
     pub(crate) fn new(vocab: &Vocab, unk: Option<u32>) -> Spm {
         let mut byte_tokens = vec![None; 256];
@@ -66,22 +59,10 @@ impl Spm {
 
     /// Appends the ids of `text` (spaces already replaced by U+2581).
     pub(crate) fn encode(&self, text: &str, vocab: &Vocab, out: &mut Vec<u32>) {
-        let mut syms: Vec<Sym> = Vec::with_capacity(text.len());
-        for (start, c) in text.char_indices() {
-            let i = syms.len();
-            syms.push(Sym {
-                start,
-                end: start + c.len_utf8(),
-                prev: i.checked_sub(1),
-                next: None,
-            });
-            if i > 0 {
-                syms[i - 1].next = Some(i);
-            }
-        }
+        let mut spans = Spans::of_chars(text);
         let mut heap = BinaryHeap::new();
-        let push = |heap: &mut BinaryHeap<Bigram>, syms: &[Sym], l: usize, r: usize| {
-            let piece = &text[syms[l].start..syms[r].end];
+        let push = |heap: &mut BinaryHeap<Bigram>, spans: &Spans, l: usize, r: usize| {
+            let piece = &text[spans.pair_range(l, r)];
             if let Some(id) = vocab.id(piece) {
                 heap.push(Bigram {
                     score: vocab.score(id),
@@ -91,41 +72,29 @@ impl Spm {
                 });
             }
         };
-        for i in 1..syms.len() {
-            push(&mut heap, &syms, i - 1, i);
+        for i in 1..spans.len() {
+            push(&mut heap, &spans, i - 1, i);
         }
         while let Some(b) = heap.pop() {
             let (l, r) = (b.left, b.right);
-            let stale = syms[l].start == syms[l].end
-                || syms[l].next != Some(r)
-                || syms[r].start == syms[r].end
-                || syms[r].end - syms[l].start != b.len;
-            if stale {
+            if !spans.adjacent(l, r) || spans.pair_range(l, r).len() != b.len {
                 continue;
             }
-            syms[l].end = syms[r].end;
-            syms[l].next = syms[r].next;
-            syms[r].start = syms[r].end;
-            if let Some(n) = syms[r].next {
-                syms[n].prev = Some(l);
+            spans.join(l, r);
+            if let Some(p) = spans.prev(l) {
+                push(&mut heap, &spans, p, l);
             }
-            if let Some(p) = syms[l].prev {
-                push(&mut heap, &syms, p, l);
-            }
-            if let Some(n) = syms[l].next {
-                push(&mut heap, &syms, l, n);
+            if let Some(n) = spans.next(l) {
+                push(&mut heap, &spans, l, n);
             }
         }
 
-        let mut cur = if syms.is_empty() { None } else { Some(0) };
-        while let Some(i) = cur {
-            let s = syms[i];
-            let piece = &text[s.start..s.end];
+        for i in spans.live() {
+            let piece = &text[spans.range(i)];
             match vocab.id(piece) {
                 Some(id) => out.push(id),
                 None => out.extend(piece.bytes().filter_map(|b| self.byte_tokens[b as usize])),
             }
-            cur = s.next;
         }
     }
 }

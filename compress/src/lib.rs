@@ -1,5 +1,15 @@
 //! edgelm-compress: turns a checkpoint (plus LoRA adapters) into one quantized GGUF file.
 //!
-//! The importers, LoRA merge and recipes arrive with the compressor issue; until then
-//! this crate only fixes its place in the dependency order `compress -> runtime -> kernels`
-//! and has no binary.
+//! - `source`: where tensors come from (Hugging Face safetensors directory, GGUF file),
+//!   each tensor loaded lazily as f32 under its GGUF name.
+//! - `hf`: Hugging Face `config.json` and `tokenizer.json` as GGUF metadata.
+//! - `lora`: PEFT adapters merged into the f32 weights.
+//! - `recipe`: which ggml type each tensor gets.
+//! - `pipeline`: load, merge, quantize and write, a few tensors at a time.
+//! - `report`: size and error per tensor.
+
+pub mod error;
+pub mod hf;
+pub mod lora;
+
+pub use error::CompressError;

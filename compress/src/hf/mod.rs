@@ -1,0 +1,1 @@
+//! Hugging Face `config.json` and `tokenizer.json` turned into GGUF metadata.

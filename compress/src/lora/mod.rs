@@ -1,0 +1,1 @@
+//! PEFT LoRA adapters: reading them and merging them into f32 weights.

@@ -14,7 +14,7 @@ mod writer;
 pub use error::GgufError;
 pub use reader::{GgufFile, TensorInfo};
 pub use value::{MetaArray, MetaValue};
-pub use writer::GgufWriter;
+pub use writer::{GgufWriter, TensorSink};
 
 /// The first four bytes of every GGUF file.
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";

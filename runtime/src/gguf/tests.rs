@@ -243,3 +243,93 @@ fn write_renames_and_leaves_no_temp() {
     assert!(w.write(dir.join("no/such/dir/m.gguf")).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A scratch folder under the system temp dir, removed when dropped.
+struct Scratch(std::path::PathBuf);
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("edgelm-gguf-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn streamed_writer() -> GgufWriter {
+    let mut w = GgufWriter::new();
+    w.add_metadata("k", MetaValue::U32(7));
+    w.add_tensor("inline0", vec![3], GgmlType::F32, vec![1; 12])
+        .unwrap();
+    w.add_tensor_info("streamed", vec![32, 2], GgmlType::Q8_0)
+        .unwrap();
+    w.add_tensor("inline1", vec![1], GgmlType::F32, vec![2; 4])
+        .unwrap();
+    w
+}
+
+#[test]
+fn streamed_tensors_equal_inline_ones() {
+    let dir = Scratch::new("stream");
+    let path = dir.0.join("s.gguf");
+    let data: Vec<u8> = (0..68u8).collect();
+    streamed_writer()
+        .write_streaming(&path, |sink| sink.write("streamed", &data))
+        .unwrap();
+
+    let mut inline = GgufWriter::new();
+    inline.add_metadata("k", MetaValue::U32(7));
+    inline
+        .add_tensor("inline0", vec![3], GgmlType::F32, vec![1; 12])
+        .unwrap();
+    inline
+        .add_tensor("streamed", vec![32, 2], GgmlType::Q8_0, data.clone())
+        .unwrap();
+    inline
+        .add_tensor("inline1", vec![1], GgmlType::F32, vec![2; 4])
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), inline.to_bytes());
+    let f = GgufFile::open(&path).unwrap();
+    assert_eq!(f.tensor_data(f.tensor("streamed").unwrap()), &data[..]);
+}
+
+#[test]
+fn failed_streams_leave_no_file() {
+    let dir = Scratch::new("stream-fail");
+    let path = dir.0.join("s.gguf");
+    let no_files = || std::fs::read_dir(&dir.0).unwrap().count() == 0;
+
+    // The declared tensor never gets its data.
+    let e = streamed_writer().write(&path).unwrap_err().to_string();
+    assert!(e.contains("'streamed' was declared but no data"), "{e}");
+    assert!(no_files());
+
+    // Wrong name, wrong size.
+    let e = streamed_writer()
+        .write_streaming(&path, |sink| sink.write("inline1", &[0; 4]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected tensor 'streamed' next"), "{e}");
+    let e = streamed_writer()
+        .write_streaming(&path, |sink| sink.write("streamed", &[0; 3]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("data has 3 bytes, expected 68"), "{e}");
+    assert!(no_files());
+
+    // The producer fails half way.
+    let e = streamed_writer()
+        .write_streaming(&path, |_| {
+            Err(GgufError::Writer {
+                msg: "quantizer failed".into(),
+            })
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("quantizer failed"), "{e}");
+    assert!(no_files());
+}

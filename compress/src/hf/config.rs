@@ -1,0 +1,668 @@
+//! `config.json` (and `generation_config.json`) of a Hugging Face causal LM, and the
+//! `general.*` / `<arch>.*` GGUF metadata llama.cpp's convert_hf_to_gguf.py writes for it.
+//!
+//! The converter reads the config through transformers' config classes (4.x, as its
+//! requirements pin), so absent fields take those classes' defaults; the same defaults
+//! are applied here where they change what is written.
+
+use std::path::{Path, PathBuf};
+
+use edgelm_runtime::gguf::MetaValue;
+use serde_json::{Map, Value};
+
+use super::json::{read_json, Obj};
+use crate::CompressError;
+
+/// ggml's quantization version, written as `general.quantization_version`.
+pub const GGML_QUANT_VERSION: u32 = 2;
+
+/// GGUF architectures the compressor writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    Llama,
+    Qwen2,
+}
+
+impl Arch {
+    /// The `general.architecture` value and key prefix.
+    pub fn gguf_name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+        }
+    }
+}
+
+/// `architectures[0]` values understood, and the GGUF architecture each becomes.
+pub const SUPPORTED_ARCHITECTURES: &[(&str, Arch)] = &[
+    ("LlamaForCausalLM", Arch::Llama),
+    ("MistralForCausalLM", Arch::Llama),
+    ("Qwen2ForCausalLM", Arch::Qwen2),
+];
+
+/// RoPE scaling as llama.cpp represents it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RopeScaling {
+    None,
+    Linear {
+        factor: f32,
+    },
+    Yarn {
+        factor: f32,
+        original_context_length: u32,
+        ext_factor: Option<f32>,
+        attn_factor: Option<f32>,
+        beta_fast: Option<f32>,
+        beta_slow: Option<f32>,
+    },
+    /// Llama 3.1 frequency scaling: no metadata, a `rope_freqs.weight` tensor instead
+    /// (see [`HfConfig::rope_freqs`]).
+    Llama3 {
+        factor: f32,
+        low_freq_factor: f32,
+        high_freq_factor: f32,
+        original_context_length: u32,
+    },
+}
+
+/// What the compressor needs from `config.json`.
+#[derive(Clone, Debug)]
+pub struct HfConfig {
+    /// The `config.json` read.
+    pub path: PathBuf,
+    /// `architectures[0]`, e.g. `LlamaForCausalLM`.
+    pub hf_architecture: String,
+    pub arch: Arch,
+    pub hidden_size: u32,
+    pub num_hidden_layers: u32,
+    pub num_attention_heads: u32,
+    pub num_key_value_heads: u32,
+    /// `head_dim`, or `hidden_size / num_attention_heads` when absent.
+    pub head_dim: u32,
+    pub intermediate_size: u32,
+    pub vocab_size: u32,
+    pub rms_norm_eps: f32,
+    /// A plain LayerNorm epsilon, written only when the config has one.
+    pub layer_norm_eps: Option<f32>,
+    pub rope_theta: f32,
+    pub rope_scaling: RopeScaling,
+    pub max_position_embeddings: u32,
+    pub tie_word_embeddings: bool,
+    /// `torch_dtype` (transformers 4) or `dtype` (transformers 5), e.g. `bfloat16`.
+    pub dtype: Option<String>,
+    /// Whether the converter writes `attention.key_length`/`value_length`: transformers'
+    /// LlamaConfig always carries `head_dim`, Mistral's and Qwen2's only when given.
+    head_dim_written: bool,
+    /// `general.sampling.*` keys from `generation_config.json`, in the converter's order.
+    sampling: Vec<(String, MetaValue)>,
+}
+
+impl HfConfig {
+    /// Reads `dir/config.json` (and `dir/generation_config.json` when present).
+    pub fn load(dir: &Path) -> Result<HfConfig, CompressError> {
+        let path = dir.join("config.json");
+        let root = read_json(&path)?;
+        let mut cfg = HfConfig::from_json(&path, &root)?;
+        cfg.sampling = sampling_metadata(&dir.join("generation_config.json"));
+        Ok(cfg)
+    }
+
+    /// Parses a `config.json` already read; `path` is named in errors.
+    pub fn from_json(path: &Path, root: &Value) -> Result<HfConfig, CompressError> {
+        let o = Obj::new(path, root, "config.json")?;
+        let hf_architecture = match o.get("architectures") {
+            Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            CompressError::input(path, "no `architectures` list naming the model class")
+        })?;
+        let arch = SUPPORTED_ARCHITECTURES
+            .iter()
+            .find(|(name, _)| *name == hf_architecture)
+            .map(|&(_, a)| a)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SUPPORTED_ARCHITECTURES.iter().map(|(n, _)| *n).collect();
+                CompressError::input(
+                    path,
+                    format!(
+                        "unsupported architecture '{hf_architecture}' (supported: {})",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+        // transformers picks the config class by model_type; it decides the defaults.
+        let model_type = o.str("model_type")?.unwrap_or(match arch {
+            Arch::Llama if hf_architecture.starts_with("Mistral") => "mistral",
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+        });
+
+        let hidden_size = o.req_u32("hidden_size")?;
+        let num_hidden_layers = o.req_u32("num_hidden_layers")?;
+        let num_attention_heads = o.req_u32("num_attention_heads")?;
+        if num_attention_heads == 0 || hidden_size % num_attention_heads != 0 {
+            return Err(CompressError::input(
+                path,
+                format!("hidden_size {hidden_size} is not a multiple of num_attention_heads {num_attention_heads}"),
+            ));
+        }
+        let num_key_value_heads = o.u32("num_key_value_heads")?.unwrap_or(num_attention_heads);
+        let explicit_head_dim = o.u32("head_dim")?;
+        let head_dim = explicit_head_dim.unwrap_or(hidden_size / num_attention_heads);
+        let head_dim_written = model_type == "llama" || explicit_head_dim.is_some();
+
+        let rope_params = match o.get("rope_parameters").or_else(|| o.get("rope_scaling")) {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        let rp = Obj::from_map(path, &rope_params);
+        let rope_theta = match rp.f64("rope_theta")? {
+            Some(t) => t,
+            None => o.f64("rope_theta")?.unwrap_or(10000.0),
+        } as f32;
+        let original_ctx = match rp.u32("original_max_position_embeddings")? {
+            Some(v) => Some(v),
+            None => o.u32("original_max_position_embeddings")?,
+        };
+        let rope_scaling = rope_scaling(path, &rp, original_ctx)?;
+
+        let default_ctx = match model_type {
+            "mistral" => 4096 * 32,
+            "qwen2" => 32768,
+            _ => 2048,
+        };
+        let dtype = match o.str("torch_dtype")? {
+            Some(d) => Some(d.to_string()),
+            None => o.str("dtype")?.map(str::to_string),
+        };
+        let layer_norm_eps = ["layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"]
+            .iter()
+            .find_map(|k| o.f64(k).transpose())
+            .transpose()?
+            .map(|v| v as f32);
+        Ok(HfConfig {
+            path: path.to_path_buf(),
+            hf_architecture,
+            arch,
+            hidden_size,
+            num_hidden_layers,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            intermediate_size: o.req_u32("intermediate_size")?,
+            vocab_size: o.req_u32("vocab_size")?,
+            rms_norm_eps: o.f64("rms_norm_eps")?.unwrap_or(1e-6) as f32,
+            layer_norm_eps,
+            rope_theta,
+            rope_scaling,
+            max_position_embeddings: o.u32("max_position_embeddings")?.unwrap_or(default_ctx),
+            tie_word_embeddings: o.bool("tie_word_embeddings")?.unwrap_or(false),
+            dtype,
+            head_dim_written,
+            sampling: Vec::new(),
+        })
+    }
+
+    /// The `general.*` and `<arch>.*` keys convert_hf_to_gguf.py writes, in its order,
+    /// with `name` as `general.name` and `file_type` (a `LLAMA_FTYPE_*` value, e.g. 1 for
+    /// mostly F16, 3 for mostly Q4_1) as `general.file_type`. Tokenizer keys come from
+    /// [`super::tokenizer_metadata`].
+    pub fn metadata(&self, name: &str, file_type: u32) -> Vec<(String, MetaValue)> {
+        let a = self.arch.gguf_name();
+        let mut out: Vec<(String, MetaValue)> = Vec::new();
+        let mut put = |k: String, v: MetaValue| out.push((k, v));
+        put("general.architecture".into(), MetaValue::String(a.into()));
+        put("general.type".into(), MetaValue::String("model".into()));
+        for (k, v) in &self.sampling {
+            put(k.clone(), v.clone());
+        }
+        put("general.name".into(), MetaValue::String(name.into()));
+
+        put(
+            format!("{a}.block_count"),
+            MetaValue::U32(self.num_hidden_layers),
+        );
+        put(
+            format!("{a}.context_length"),
+            MetaValue::U32(self.max_position_embeddings),
+        );
+        put(
+            format!("{a}.embedding_length"),
+            MetaValue::U32(self.hidden_size),
+        );
+        put(
+            format!("{a}.feed_forward_length"),
+            MetaValue::U32(self.intermediate_size),
+        );
+        put(
+            format!("{a}.attention.head_count"),
+            MetaValue::U32(self.num_attention_heads),
+        );
+        put(
+            format!("{a}.attention.head_count_kv"),
+            MetaValue::U32(self.num_key_value_heads),
+        );
+        match &self.rope_scaling {
+            RopeScaling::None | RopeScaling::Llama3 { .. } => {}
+            RopeScaling::Linear { factor } => {
+                put(
+                    format!("{a}.rope.scaling.type"),
+                    MetaValue::String("linear".into()),
+                );
+                put(format!("{a}.rope.scaling.factor"), MetaValue::F32(*factor));
+            }
+            RopeScaling::Yarn {
+                factor,
+                original_context_length,
+                ext_factor,
+                attn_factor,
+                beta_fast,
+                beta_slow,
+            } => {
+                put(
+                    format!("{a}.rope.scaling.type"),
+                    MetaValue::String("yarn".into()),
+                );
+                put(format!("{a}.rope.scaling.factor"), MetaValue::F32(*factor));
+                put(
+                    format!("{a}.rope.scaling.original_context_length"),
+                    MetaValue::U32(*original_context_length),
+                );
+                let optional = [
+                    ("yarn_ext_factor", ext_factor),
+                    ("yarn_attn_factor", attn_factor),
+                    ("yarn_beta_fast", beta_fast),
+                    ("yarn_beta_slow", beta_slow),
+                ];
+                for (k, v) in optional {
+                    if let Some(v) = v {
+                        put(format!("{a}.rope.scaling.{k}"), MetaValue::F32(*v));
+                    }
+                }
+            }
+        }
+        put(
+            format!("{a}.rope.freq_base"),
+            MetaValue::F32(self.rope_theta),
+        );
+        put(
+            format!("{a}.attention.layer_norm_rms_epsilon"),
+            MetaValue::F32(self.rms_norm_eps),
+        );
+        if let Some(eps) = self.layer_norm_eps {
+            put(
+                format!("{a}.attention.layer_norm_epsilon"),
+                MetaValue::F32(eps),
+            );
+        }
+        if self.head_dim_written {
+            put(
+                format!("{a}.attention.key_length"),
+                MetaValue::U32(self.head_dim),
+            );
+            put(
+                format!("{a}.attention.value_length"),
+                MetaValue::U32(self.head_dim),
+            );
+        }
+        put("general.file_type".into(), MetaValue::U32(file_type));
+        if self.arch == Arch::Llama {
+            put(format!("{a}.vocab_size"), MetaValue::U32(self.vocab_size));
+            put(
+                format!("{a}.rope.dimension_count"),
+                MetaValue::U32(self.head_dim),
+            );
+        }
+        put(
+            "general.quantization_version".into(),
+            MetaValue::U32(GGML_QUANT_VERSION),
+        );
+        out
+    }
+
+    /// The `rope_freqs.weight` tensor (one factor per rotated pair, `head_dim / 2` values)
+    /// for Llama 3 RoPE scaling, computed as the converter does in f32; `None` otherwise.
+    pub fn rope_freqs(&self) -> Option<Vec<f32>> {
+        let RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_context_length,
+        } = self.rope_scaling
+        else {
+            return None;
+        };
+        let dim = self.head_dim;
+        let old_ctx = original_context_length as f32;
+        let low_wavelen = old_ctx / low_freq_factor;
+        let high_wavelen = old_ctx / high_freq_factor;
+        let factors = (0..dim)
+            .step_by(2)
+            .map(|i| {
+                let freq = 1.0 / self.rope_theta.powf(i as f32 / dim as f32);
+                let wavelen = 2.0 * std::f32::consts::PI / freq;
+                if wavelen < high_wavelen {
+                    1.0
+                } else if wavelen > low_wavelen {
+                    factor
+                } else {
+                    let smooth = (old_ctx / wavelen - low_freq_factor)
+                        / (high_freq_factor - low_freq_factor);
+                    1.0 / ((1.0 - smooth) / factor + smooth)
+                }
+            })
+            .collect();
+        Some(factors)
+    }
+}
+
+/// The converter's `general.name` fallback for a model directory: its name in title
+/// form ("SmolLM2-135M-Instruct" -> "SmolLM2 135M Instruct"; lowercase words get a
+/// capital unless they look like a version or a number).
+pub fn default_model_name(dir: &Path) -> String {
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "model".to_string());
+    name.trim()
+        .replace('-', " ")
+        .split_whitespace()
+        .map(|w| {
+            let lower = w.chars().any(char::is_lowercase) && !w.chars().any(char::is_uppercase);
+            if lower && !looks_like_version(w) {
+                title_case(w)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `v1`, `v1.2`, or anything starting with a digit.
+fn looks_like_version(w: &str) -> bool {
+    if w.starts_with(|c: char| c.is_ascii_digit()) {
+        return true;
+    }
+    let Some(rest) = w.strip_prefix('v') else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Python's `str.title()`: a letter after a non-letter is upper case, others lower.
+fn title_case(w: &str) -> String {
+    let mut out = String::with_capacity(w.len());
+    let mut prev_letter = false;
+    for c in w.chars() {
+        if c.is_alphabetic() {
+            if prev_letter {
+                out.extend(c.to_lowercase());
+            } else {
+                out.extend(c.to_uppercase());
+            }
+            prev_letter = true;
+        } else {
+            out.push(c);
+            prev_letter = false;
+        }
+    }
+    out
+}
+
+/// RoPE scaling from the `rope_parameters` / `rope_scaling` object. Types llama.cpp's
+/// converter ignores for these architectures ("default", "dynamic") give `None`.
+fn rope_scaling(
+    path: &Path,
+    rp: &Obj,
+    original_ctx: Option<u32>,
+) -> Result<RopeScaling, CompressError> {
+    let ty = match rp.str("rope_type")? {
+        Some(t) => Some(t),
+        None => rp.str("type")?,
+    };
+    let Some(ty) = ty else {
+        return Ok(RopeScaling::None);
+    };
+    let factor = rp.f64("factor")?.map(|f| f as f32);
+    let f32_of = |k: &str| rp.f64(k).map(|v| v.map(|v| v as f32));
+    Ok(match (ty.to_ascii_lowercase().as_str(), factor) {
+        ("default" | "dynamic", _) => RopeScaling::None,
+        ("linear", Some(factor)) => RopeScaling::Linear { factor },
+        ("yarn", Some(factor)) => RopeScaling::Yarn {
+            factor,
+            original_context_length: original_ctx.ok_or_else(|| {
+                CompressError::input(
+                    path,
+                    "yarn RoPE scaling needs original_max_position_embeddings",
+                )
+            })?,
+            ext_factor: f32_of("extrapolation_factor")?,
+            attn_factor: match f32_of("attention_factor")? {
+                Some(v) => Some(v),
+                None => f32_of("attn_factor")?,
+            },
+            beta_fast: f32_of("beta_fast")?,
+            beta_slow: f32_of("beta_slow")?,
+        },
+        // The converter writes nothing for these without a factor.
+        ("linear" | "yarn", None) => RopeScaling::None,
+        ("llama3", _) => RopeScaling::Llama3 {
+            factor: factor.unwrap_or(8.0),
+            low_freq_factor: f32_of("low_freq_factor")?.unwrap_or(1.0),
+            high_freq_factor: f32_of("high_freq_factor")?.unwrap_or(4.0),
+            original_context_length: original_ctx.unwrap_or(8192),
+        },
+        (other, _) => {
+            return Err(CompressError::input(
+                path,
+                format!(
+                    "unsupported RoPE scaling type '{other}' (supported: linear, yarn, llama3)"
+                ),
+            ))
+        }
+    })
+}
+
+/// `general.sampling.*` from `generation_config.json`, as gguf-py's `Metadata.load` reads
+/// it; a missing or unreadable file gives none (the converter ignores it likewise).
+fn sampling_metadata(path: &Path) -> Vec<(String, MetaValue)> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(Value::Object(g)) = serde_json::from_str::<Value>(&text) else {
+        return Vec::new();
+    };
+    #[derive(Clone, Copy)]
+    enum Ty {
+        Str,
+        I32,
+        F32,
+    }
+    // (GGUF key suffix, generation_config keys in priority order, type)
+    const KEYS: &[(&str, &[&str], Ty)] = &[
+        ("sequence", &["sequence"], Ty::Str),
+        ("top_k", &["top_k"], Ty::I32),
+        ("top_p", &["top_p"], Ty::F32),
+        ("min_p", &["min_p"], Ty::F32),
+        ("xtc_probability", &["xtc_probability"], Ty::F32),
+        ("xtc_threshold", &["xtc_threshold"], Ty::F32),
+        ("temp", &["temperature"], Ty::F32),
+        ("penalty_last_n", &["penalty_last_n"], Ty::I32),
+        (
+            "penalty_repeat",
+            &["penalty_repeat", "repetition_penalty"],
+            Ty::F32,
+        ),
+        ("mirostat", &["mirostat"], Ty::I32),
+        ("mirostat_tau", &["mirostat_tau"], Ty::F32),
+        ("mirostat_eta", &["mirostat_eta"], Ty::F32),
+    ];
+    let mut out = Vec::new();
+    for &(suffix, keys, ty) in KEYS {
+        // Python's dict.get chain: the first key present decides, even when it is null.
+        let Some(v) = keys.iter().find_map(|k| g.get(*k)) else {
+            continue;
+        };
+        let value = match (ty, v) {
+            (Ty::Str, Value::String(s)) => MetaValue::String(s.clone()),
+            (Ty::I32, Value::Number(n)) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
+                Some(i) => MetaValue::I32(i),
+                None => continue,
+            },
+            (Ty::F32, Value::Number(n)) => match n.as_f64() {
+                Some(f) => MetaValue::F32(f as f32),
+                None => continue,
+            },
+            _ => continue,
+        };
+        out.push((format!("general.sampling.{suffix}"), value));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(extra: Value) -> Result<HfConfig, CompressError> {
+        let mut v = json!({
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+            "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "vocab_size": 1000,
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        HfConfig::from_json(Path::new("config.json"), &v)
+    }
+
+    fn get<'a>(m: &'a [(String, MetaValue)], k: &str) -> Option<&'a MetaValue> {
+        m.iter().find(|(key, _)| key == k).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn rope_theta_both_forms_and_defaults() {
+        let a = cfg(json!({"rope_theta": 5e5})).unwrap();
+        let b =
+            cfg(json!({"rope_parameters": {"rope_theta": 5e5, "rope_type": "default"}})).unwrap();
+        assert_eq!((a.rope_theta, b.rope_theta), (5e5, 5e5));
+        assert_eq!(a.num_key_value_heads, 4);
+        assert_eq!(a.head_dim, 64);
+        assert_eq!(a.max_position_embeddings, 2048);
+        assert_eq!(cfg(json!({})).unwrap().rope_theta, 10000.0);
+    }
+
+    #[test]
+    fn head_dim_keys_follow_the_config_class() {
+        let llama = cfg(json!({})).unwrap().metadata("m", 1);
+        assert_eq!(
+            get(&llama, "llama.attention.key_length"),
+            Some(&MetaValue::U32(64))
+        );
+        let mistral =
+            cfg(json!({"architectures": ["MistralForCausalLM"], "model_type": "mistral"}))
+                .unwrap()
+                .metadata("m", 1);
+        assert_eq!(get(&mistral, "llama.attention.key_length"), None);
+        assert_eq!(
+            get(&mistral, "llama.rope.dimension_count"),
+            Some(&MetaValue::U32(64))
+        );
+        let qwen = cfg(json!({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}))
+            .unwrap()
+            .metadata("m", 1);
+        assert_eq!(get(&qwen, "qwen2.attention.key_length"), None);
+        assert_eq!(get(&qwen, "qwen2.vocab_size"), None);
+        assert_eq!(
+            get(&qwen, "general.architecture"),
+            Some(&MetaValue::String("qwen2".into()))
+        );
+    }
+
+    #[test]
+    fn rope_scaling_keys() {
+        let lin = cfg(json!({"rope_scaling": {"type": "linear", "factor": 2.0}})).unwrap();
+        let m = lin.metadata("m", 1);
+        assert_eq!(
+            get(&m, "llama.rope.scaling.type"),
+            Some(&MetaValue::String("linear".into()))
+        );
+        assert_eq!(
+            get(&m, "llama.rope.scaling.factor"),
+            Some(&MetaValue::F32(2.0))
+        );
+        let yarn = cfg(json!({"rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+            "original_max_position_embeddings": 4096, "beta_fast": 32.0}}))
+        .unwrap()
+        .metadata("m", 1);
+        assert_eq!(
+            get(&yarn, "llama.rope.scaling.original_context_length"),
+            Some(&MetaValue::U32(4096))
+        );
+        assert_eq!(
+            get(&yarn, "llama.rope.scaling.yarn_beta_fast"),
+            Some(&MetaValue::F32(32.0))
+        );
+        assert_eq!(get(&yarn, "llama.rope.scaling.yarn_beta_slow"), None);
+        let e = cfg(json!({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}})).unwrap_err();
+        assert!(
+            e.to_string().contains("original_max_position_embeddings"),
+            "{e}"
+        );
+        let e = cfg(json!({"rope_scaling": {"rope_type": "longrope"}})).unwrap_err();
+        assert!(e.to_string().contains("'longrope'"), "{e}");
+    }
+
+    /// Llama 3.1's scaling: high frequencies kept, low ones divided by the factor, a
+    /// smooth ramp between (wavelengths between 8192/4 and 8192).
+    #[test]
+    fn llama3_rope_freqs() {
+        let c = cfg(
+            json!({"hidden_size": 512, "rope_parameters": {"rope_theta": 500000.0,
+            "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}),
+        )
+        .unwrap();
+        assert_eq!(c.head_dim, 128);
+        let f = c.rope_freqs().unwrap();
+        assert_eq!(f.len(), 64);
+        assert_eq!(f[0], 1.0);
+        assert_eq!(f[63], 8.0);
+        let ramp: Vec<f32> = f.iter().copied().filter(|&x| x > 1.0 && x < 8.0).collect();
+        assert!(
+            !ramp.is_empty() && ramp.windows(2).all(|w| w[0] < w[1]),
+            "{f:?}"
+        );
+        // No metadata for llama3 scaling: the tensor carries it.
+        assert!(get(&c.metadata("m", 1), "llama.rope.scaling.type").is_none());
+        assert!(cfg(json!({})).unwrap().rope_freqs().is_none());
+    }
+
+    #[test]
+    fn bad_fields_name_the_file() {
+        let e = cfg(json!({"hidden_size": "big"})).unwrap_err().to_string();
+        assert!(e.starts_with("config.json: `hidden_size`"), "{e}");
+        let e = cfg(json!({"architectures": []})).unwrap_err().to_string();
+        assert!(e.starts_with("config.json: no `architectures`"), "{e}");
+    }
+
+    #[test]
+    fn names_from_directories() {
+        assert_eq!(
+            default_model_name(Path::new("/x/SmolLM2-135M-Instruct-f32")),
+            "SmolLM2 135M Instruct F32"
+        );
+        assert_eq!(
+            default_model_name(Path::new("/x/my-model-v1.2")),
+            "My Model v1.2"
+        );
+    }
+}

@@ -1,0 +1,402 @@
+//! `tokenizer.json` (+ `tokenizer_config.json`, `config.json`, chat template files) →
+//! the `tokenizer.*` GGUF metadata convert_hf_to_gguf.py writes for a byte-level BPE
+//! vocabulary (`tokenizer.ggml.model = gpt2`): its `get_vocab_base` token list and types,
+//! and gguf-py's `SpecialVocab` (merges, special token ids, add_*_token, chat template).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use edgelm_runtime::gguf::{MetaArray, MetaValue};
+use serde_json::Value;
+
+use super::config::{Arch, HfConfig};
+use super::json::{read_json, Obj};
+use super::pre_tokenizer::pre_tokenizer_name;
+use super::special::{special_vocab, SpecialVocab};
+use crate::CompressError;
+
+/// gguf `TokenType` values.
+pub const TOKEN_NORMAL: i32 = 1;
+pub const TOKEN_CONTROL: i32 = 3;
+pub const TOKEN_USER_DEFINED: i32 = 4;
+pub const TOKEN_UNUSED: i32 = 5;
+
+/// One entry of tokenizer.json's `added_tokens`.
+#[derive(Clone, Debug)]
+pub(crate) struct AddedToken {
+    pub id: u32,
+    pub content: String,
+    pub special: bool,
+    pub normalized: bool,
+}
+
+/// The tokenizer metadata for the model directory `dir` whose config is `config`: the
+/// vocabulary is padded with `[PAD{id}]` tokens (type unused) up to `config.vocab_size`,
+/// as the converter does.
+pub fn tokenizer_metadata(
+    dir: &Path,
+    config: &HfConfig,
+) -> Result<Vec<(String, MetaValue)>, CompressError> {
+    let tj_path = dir.join("tokenizer.json");
+    if !tj_path.is_file() {
+        let why = if dir.join("tokenizer.model").is_file() {
+            "is missing (SentencePiece tokenizer.model files are not supported; a Hugging Face fast tokenizer.json is needed)"
+        } else {
+            "is missing (a Hugging Face fast tokenizer.json is needed)"
+        };
+        return Err(CompressError::input(&tj_path, why));
+    }
+    // The converter prefers tokenizer.model for both architectures: a directory with one
+    // would get a SentencePiece vocabulary there, which is not implemented here.
+    let spm_path = dir.join("tokenizer.model");
+    if spm_path.is_file() {
+        return Err(CompressError::input(
+            &spm_path,
+            "SentencePiece tokenizer.model vocabularies are not supported (llama.cpp's converter would use this file instead of tokenizer.json)",
+        ));
+    }
+    let tj = read_json(&tj_path)?;
+    let root = Obj::new(&tj_path, &tj, "tokenizer.json")?;
+    let model_v = root
+        .get("model")
+        .ok_or_else(|| CompressError::input(&tj_path, "no `model` object"))?;
+    let model = Obj::new(&tj_path, model_v, "`model`")?;
+    match model.str("type")? {
+        Some("BPE") => {}
+        other => {
+            return Err(CompressError::input(
+                &tj_path,
+                format!(
+                    "tokenizer model type {} is not supported (only byte-level BPE)",
+                    other.unwrap_or("(none)")
+                ),
+            ))
+        }
+    }
+    if model.bool("byte_fallback")?.unwrap_or(false) {
+        return Err(CompressError::input(
+            &tj_path,
+            "SentencePiece-style BPE (byte_fallback=true) is not supported yet; only byte-level BPE",
+        ));
+    }
+    check_normalizer(&tj_path, root.get("normalizer"))?;
+    let ignore_merges = model.bool("ignore_merges")?.unwrap_or(false);
+    let pre = pre_tokenizer_name(&tj_path, &tj, ignore_merges)?;
+
+    let vocab = parse_vocab(&tj_path, model.get("vocab"))?;
+    let added = parse_added(&tj_path, root.get("added_tokens"))?;
+    let n = config.vocab_size as usize;
+    let max_id = vocab
+        .values()
+        .copied()
+        .chain(added.iter().map(|t| t.id))
+        .max();
+    if let Some(max_id) = max_id {
+        if max_id as usize >= n {
+            return Err(CompressError::input(
+                &tj_path,
+                format!("token id {max_id} does not fit config.json's vocab_size {n}"),
+            ));
+        }
+    }
+    let (tokens, types) = token_list(n, &vocab, &added);
+    let merges = parse_merges(&tj_path, model.get("merges"))?;
+
+    let sv = special_vocab(dir, &tj, &added)?;
+    let mut out: Vec<(String, MetaValue)> = Vec::new();
+    if config.arch == Arch::Llama {
+        // LlamaModel.set_vocab reads tokenizer_config.json's add_prefix_space first.
+        if let Some(v) = sv.add_prefix_space {
+            out.push(("tokenizer.ggml.add_space_prefix".into(), MetaValue::Bool(v)));
+        }
+    }
+    out.push((
+        "tokenizer.ggml.model".into(),
+        MetaValue::String("gpt2".into()),
+    ));
+    out.push(("tokenizer.ggml.pre".into(), MetaValue::String(pre.into())));
+    out.push((
+        "tokenizer.ggml.tokens".into(),
+        MetaValue::Array(MetaArray::String(tokens)),
+    ));
+    out.push((
+        "tokenizer.ggml.token_type".into(),
+        MetaValue::Array(MetaArray::I32(types)),
+    ));
+    // gguf-py skips empty arrays.
+    if !merges.is_empty() {
+        out.push((
+            "tokenizer.ggml.merges".into(),
+            MetaValue::Array(MetaArray::String(merges)),
+        ));
+    }
+    push_special(&mut out, &sv);
+    // LlamaModel.set_vocab: "granite small models" (vocab 49152, which SmolLM2 shares)
+    // never add BOS.
+    if config.arch == Arch::Llama && config.vocab_size == 49152 {
+        set(
+            &mut out,
+            "tokenizer.ggml.add_bos_token",
+            MetaValue::Bool(false),
+        );
+    }
+    Ok(out)
+}
+
+/// Sets `key`, in place when present (a Python dict keeps the first position).
+fn set(out: &mut Vec<(String, MetaValue)>, key: &str, v: MetaValue) {
+    match out.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = v,
+        None => out.push((key.to_string(), v)),
+    }
+}
+
+/// Special token ids, add_*_token flags and chat templates in SpecialVocab's order.
+fn push_special(out: &mut Vec<(String, MetaValue)>, sv: &SpecialVocab) {
+    for (typ, id) in &sv.ids {
+        let key = match typ.as_str() {
+            "bos" => "bos_token_id",
+            "eos" => "eos_token_id",
+            "unk" => "unknown_token_id",
+            "sep" => "seperator_token_id",
+            "pad" => "padding_token_id",
+            "mask" => "mask_token_id",
+            "eot" => "eot_token_id",
+            "eom" => "eom_token_id",
+            // gguf-py has no key for cls: skipped.
+            _ => continue,
+        };
+        set(out, &format!("tokenizer.ggml.{key}"), MetaValue::U32(*id));
+    }
+    for (typ, v) in &sv.add {
+        if matches!(typ.as_str(), "bos" | "eos" | "sep") {
+            set(
+                out,
+                &format!("tokenizer.ggml.add_{typ}_token"),
+                MetaValue::Bool(*v),
+            );
+        }
+    }
+    if let Some(t) = &sv.chat_template {
+        out.push((
+            "tokenizer.chat_template".into(),
+            MetaValue::String(t.clone()),
+        ));
+    }
+    if !sv.named_templates.is_empty() {
+        for (name, t) in &sv.named_templates {
+            out.push((
+                format!("tokenizer.chat_template.{name}"),
+                MetaValue::String(t.clone()),
+            ));
+        }
+        let names = sv.named_templates.iter().map(|(n, _)| n.clone()).collect();
+        out.push((
+            "tokenizer.chat_templates".into(),
+            MetaValue::Array(MetaArray::String(names)),
+        ));
+    }
+}
+
+/// Unicode normalizers change the text before byte-level BPE; llama.cpp ignores NFC (a
+/// no-op on most text) and implements none of the others for BPE.
+fn check_normalizer(path: &Path, n: Option<&Value>) -> Result<(), CompressError> {
+    match n {
+        None => Ok(()),
+        Some(v) if v.get("type").and_then(Value::as_str) == Some("NFC") => Ok(()),
+        Some(v) => Err(CompressError::input(
+            path,
+            format!("unsupported normalizer {v} (only none or NFC with byte-level BPE)"),
+        )),
+    }
+}
+
+fn parse_vocab(path: &Path, v: Option<&Value>) -> Result<HashMap<String, u32>, CompressError> {
+    let Some(Value::Object(m)) = v else {
+        return Err(CompressError::input(path, "`model.vocab` is not an object"));
+    };
+    m.iter()
+        .map(|(k, id)| {
+            let id = id
+                .as_u64()
+                .and_then(|i| u32::try_from(i).ok())
+                .ok_or_else(|| {
+                    CompressError::input(path, format!("vocab entry '{k}' has id {id}"))
+                })?;
+            Ok((k.clone(), id))
+        })
+        .collect()
+}
+
+fn parse_added(path: &Path, v: Option<&Value>) -> Result<Vec<AddedToken>, CompressError> {
+    let list = match v {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(CompressError::input(path, "`added_tokens` is not a list")),
+    };
+    list.iter()
+        .map(|t| {
+            let o = Obj::new(path, t, "an added_tokens entry")?;
+            Ok(AddedToken {
+                id: o.req_u32("id")?,
+                content: o
+                    .str("content")?
+                    .ok_or_else(|| CompressError::input(path, "an added token has no content"))?
+                    .to_string(),
+                special: o.bool("special")?.unwrap_or(false),
+                normalized: o.bool("normalized")?.unwrap_or(true),
+            })
+        })
+        .collect()
+}
+
+/// Merges as "left right" strings: both the old string form and the transformers ≥ 4.45
+/// pair form, whose spaces inside a part become U+0120 as gguf-py writes them.
+fn parse_merges(path: &Path, v: Option<&Value>) -> Result<Vec<String>, CompressError> {
+    let list = match v {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(CompressError::input(path, "`model.merges` is not a list")),
+    };
+    let bad = |i: usize, m: &Value| {
+        CompressError::input(
+            path,
+            format!("merge {i} is {m}: neither \"a b\" nor [\"a\", \"b\"]"),
+        )
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, m)| match m {
+            Value::String(s) => Ok(s.clone()),
+            Value::Array(p) => match p.as_slice() {
+                [Value::String(a), Value::String(b)] => {
+                    let enc = |s: &str| s.replace(' ', "\u{120}");
+                    Ok(format!("{} {}", enc(a), enc(b)))
+                }
+                _ => Err(bad(i, m)),
+            },
+            _ => Err(bad(i, m)),
+        })
+        .collect()
+}
+
+/// The converter's `get_vocab_base`: one entry per id below `n`.
+fn token_list(
+    n: usize,
+    vocab: &HashMap<String, u32>,
+    added: &[AddedToken],
+) -> (Vec<String>, Vec<i32>) {
+    let mut tokens: Vec<Option<String>> = vec![None; n];
+    let mut types = vec![TOKEN_UNUSED; n];
+    for (text, &id) in vocab {
+        tokens[id as usize] = Some(text.clone());
+        types[id as usize] = TOKEN_NORMAL;
+    }
+    for t in added {
+        let i = t.id as usize;
+        // transformers' decode(encode(token)) for tokens matched before normalization:
+        // the byte-level decoder turns e.g. "Ġ" back into a space.
+        let mut text = if t.normalized {
+            t.content.clone()
+        } else {
+            byte_level_decode(&t.content)
+        };
+        if t.special || looks_special(&text) {
+            types[i] = TOKEN_CONTROL;
+        } else {
+            text = text.replace('\u{2581}', " ");
+            types[i] = TOKEN_USER_DEFINED;
+        }
+        tokens[i] = Some(text);
+    }
+    let tokens = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.unwrap_or_else(|| format!("[PAD{i}]")))
+        .collect();
+    (tokens, types)
+}
+
+/// The converter's `does_token_look_special`.
+fn looks_special(t: &str) -> bool {
+    matches!(t, "<pad>" | "<mask>" | "<2mass>" | "[@BOS@]")
+        || (t.starts_with("<|") && t.ends_with("|>"))
+        || (t.starts_with("<\u{ff5c}") && t.ends_with("\u{ff5c}>"))
+        || (t.starts_with("<unused") && t.ends_with('>'))
+}
+
+/// HF's ByteLevel decoder on one token: when every character is one of the 256
+/// byte-level characters, the bytes they stand for (invalid UTF-8 replaced); otherwise
+/// the token unchanged.
+fn byte_level_decode(token: &str) -> String {
+    let bytes: Option<Vec<u8>> = token.chars().map(byte_of_char).collect();
+    match bytes {
+        Some(b) => String::from_utf8_lossy(&b).into_owned(),
+        None => token.to_string(),
+    }
+}
+
+/// Inverse of GPT-2's byte → character table: printable Latin-1 bytes stand for
+/// themselves, the other 68 bytes for U+0100.. in byte order.
+fn byte_of_char(c: char) -> Option<u8> {
+    let printable = |b: u32| {
+        (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b)
+    };
+    let cp = c as u32;
+    if printable(cp) {
+        return Some(cp as u8);
+    }
+    let k = cp.checked_sub(0x100)?;
+    (0u32..256)
+        .filter(|&b| !printable(b))
+        .nth(k as usize)
+        .map(|b| b as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_level_chars() {
+        assert_eq!(byte_of_char('Ġ'), Some(b' '));
+        assert_eq!(byte_of_char('Ċ'), Some(b'\n'));
+        assert_eq!(byte_of_char('a'), Some(b'a'));
+        assert_eq!(byte_of_char(' '), None);
+        assert_eq!(byte_level_decode("ĠĠx"), "  x");
+        // One character outside the table keeps the whole token as it is.
+        assert_eq!(byte_level_decode("<|a b|>"), "<|a b|>");
+    }
+
+    #[test]
+    fn merges_both_forms() {
+        let v: Value = serde_json::json!(["Ġ t", ["a b", "c"]]);
+        let m = parse_merges(Path::new("t.json"), Some(&v)).unwrap();
+        assert_eq!(m, ["Ġ t", "a\u{120}b c"]);
+        let bad: Value = serde_json::json!([["a"]]);
+        let e = parse_merges(Path::new("t.json"), Some(&bad)).unwrap_err();
+        assert!(e.to_string().starts_with("t.json: merge 0"), "{e}");
+    }
+
+    #[test]
+    fn token_list_pads_and_types() {
+        let vocab: HashMap<String, u32> = [("a".to_string(), 0), ("b".to_string(), 1)].into();
+        let added = vec![
+            AddedToken {
+                id: 2,
+                content: "<|x|>".into(),
+                special: false,
+                normalized: false,
+            },
+            AddedToken {
+                id: 3,
+                content: "▁hi".into(),
+                special: false,
+                normalized: true,
+            },
+        ];
+        let (t, ty) = token_list(6, &vocab, &added);
+        assert_eq!(t, ["a", "b", "<|x|>", " hi", "[PAD4]", "[PAD5]"]);
+        assert_eq!(ty, [1, 1, 3, 4, 5, 5]);
+    }
+}

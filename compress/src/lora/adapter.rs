@@ -57,7 +57,10 @@ impl LoraAdapter {
     /// Opens the adapter in `dir`. `scale` multiplies peft's own scaling (1.0 = peft's merge).
     pub fn open(dir: &Path, scale: f32) -> Result<LoraAdapter, CompressError> {
         if !scale.is_finite() {
-            return Err(CompressError::lora(dir, format!("scale {scale} is not finite")));
+            return Err(CompressError::lora(
+                dir,
+                format!("scale {scale} is not finite"),
+            ));
         }
         let config_path = dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&config_path)
@@ -173,7 +176,11 @@ impl LoraAdapter {
 
     /// ΔW for `hf_name` in the same layout as [`LoraAdapter::merge_into`] would add it, or
     /// `None` if this adapter does not modify it.
-    pub fn delta(&self, hf_name: &str, shape: [usize; 2]) -> Result<Option<Vec<f32>>, CompressError> {
+    pub fn delta(
+        &self,
+        hf_name: &str,
+        shape: [usize; 2],
+    ) -> Result<Option<Vec<f32>>, CompressError> {
         if !self.targets.contains_key(hf_name) {
             return Ok(None);
         }
@@ -273,16 +280,25 @@ fn index_tensors(
     user_scale: f64,
 ) -> Result<BTreeMap<String, Target>, CompressError> {
     let (header_len, metadata) = SafeTensors::read_metadata(file).map_err(|e| {
-        CompressError::lora(dir, format!("{WEIGHTS_FILE} is not a valid safetensors file: {e}"))
+        CompressError::lora(
+            dir,
+            format!("{WEIGHTS_FILE} is not a valid safetensors file: {e}"),
+        )
     })?;
     let data_start = 8 + header_len;
     let mut halves: BTreeMap<String, [Option<TensorRef>; 2]> = BTreeMap::new();
     for (name, info) in metadata.tensors() {
         let (module, half) = parse_name(dir, &name)?;
-        if !matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) {
+        if !matches!(
+            info.dtype,
+            Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64
+        ) {
             return Err(CompressError::lora(
                 dir,
-                format!("tensor {name}: dtype {:?} is not supported (F32, F16, BF16, F64)", info.dtype),
+                format!(
+                    "tensor {name}: dtype {:?} is not supported (F32, F16, BF16, F64)",
+                    info.dtype
+                ),
             ));
         }
         if info.shape.len() != 2 {
@@ -295,7 +311,10 @@ fn index_tensors(
         if let Some(prev) = slot {
             return Err(CompressError::lora(
                 dir,
-                format!("tensors {} and {name} are both lora_{half:?} of {module}", prev.name),
+                format!(
+                    "tensors {} and {name} are both lora_{half:?} of {module}",
+                    prev.name
+                ),
             ));
         }
         *slot = Some(TensorRef {
@@ -307,7 +326,10 @@ fn index_tensors(
         });
     }
     if halves.is_empty() {
-        return Err(CompressError::lora(dir, format!("{WEIGHTS_FILE} holds no LoRA weights")));
+        return Err(CompressError::lora(
+            dir,
+            format!("{WEIGHTS_FILE} holds no LoRA weights"),
+        ));
     }
 
     let mut targets = BTreeMap::new();
@@ -317,7 +339,15 @@ fn index_tensors(
             (Some(t), None) | (None, Some(t)) => {
                 return Err(CompressError::lora(
                     dir,
-                    format!("{} has no matching lora_{} tensor", t.name, if t.name.contains(".lora_A.") { "B" } else { "A" }),
+                    format!(
+                        "{} has no matching lora_{} tensor",
+                        t.name,
+                        if t.name.contains(".lora_A.") {
+                            "B"
+                        } else {
+                            "A"
+                        }
+                    ),
                 ))
             }
             (None, None) => continue,
@@ -345,7 +375,10 @@ fn index_tensors(
         if r != want_r {
             return Err(CompressError::lora(
                 dir,
-                format!("{} has rank {r} but the config gives {module} rank {want_r}", a.name),
+                format!(
+                    "{} has rank {r} but the config gives {module} rank {want_r}",
+                    a.name
+                ),
             ));
         }
         let scale = user_scale * config.scaling(dir, &module)?;
@@ -373,20 +406,44 @@ mod tests {
         let d = Path::new("ad");
         let q = "model.layers.0.self_attn.q_proj";
         for (name, half) in [
-            ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", Half::A),
-            ("base_model.model.model.layers.0.self_attn.q_proj.lora_B.default.weight", Half::B),
+            (
+                "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
+                Half::A,
+            ),
+            (
+                "base_model.model.model.layers.0.self_attn.q_proj.lora_B.default.weight",
+                Half::B,
+            ),
             ("model.layers.0.self_attn.q_proj.lora_A.weight", Half::A),
-            ("model.layers.0.self_attn.q_proj.lora_B.my_adapter.weight", Half::B),
+            (
+                "model.layers.0.self_attn.q_proj.lora_B.my_adapter.weight",
+                Half::B,
+            ),
         ] {
             assert_eq!(parse_name(d, name).unwrap(), (q.to_owned(), half), "{name}");
         }
         for (name, why) in [
-            ("base_model.model.model.embed_tokens.lora_embedding_A", "embedding"),
-            ("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector", "DoRA"),
-            ("base_model.model.model.layers.0.self_attn.q_proj.lora_B.bias", "bias"),
-            ("base_model.model.lm_head.modules_to_save.default.weight", "modules_to_save"),
+            (
+                "base_model.model.model.embed_tokens.lora_embedding_A",
+                "embedding",
+            ),
+            (
+                "base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector",
+                "DoRA",
+            ),
+            (
+                "base_model.model.model.layers.0.self_attn.q_proj.lora_B.bias",
+                "bias",
+            ),
+            (
+                "base_model.model.lm_head.modules_to_save.default.weight",
+                "modules_to_save",
+            ),
             ("base_model.model.model.norm.weight", "not a LoRA"),
-            ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.x.y.weight", "not a LoRA"),
+            (
+                "base_model.model.model.layers.0.self_attn.q_proj.lora_A.x.y.weight",
+                "not a LoRA",
+            ),
         ] {
             let e = parse_name(d, name).unwrap_err().to_string();
             assert!(e.contains(why) && e.contains("ad"), "{name}: {e}");

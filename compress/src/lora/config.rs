@@ -76,7 +76,11 @@ struct PatternValue {
     value: f64,
 }
 
-fn parse_patterns(dir: &Path, field: &str, v: Option<&Value>) -> Result<Vec<PatternValue>, CompressError> {
+fn parse_patterns(
+    dir: &Path,
+    field: &str,
+    v: Option<&Value>,
+) -> Result<Vec<PatternValue>, CompressError> {
     let map = match v {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Object(m)) => m,
@@ -164,19 +168,52 @@ fn is_set(v: Option<&Value>) -> bool {
 /// Options that change what a merge means (or add weights a merge cannot express).
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("use_dora", "DoRA (weight-decomposed LoRA) is not supported"),
-    ("modules_to_save", "modules_to_save (fully trained extra modules) is not supported"),
-    ("lora_bias", "lora_bias (a trained bias on lora_B) is not supported"),
-    ("layers_to_transform", "layers_to_transform is not supported"),
-    ("layer_replication", "layer_replication changes the model's layers and is not supported"),
-    ("target_parameters", "target_parameters (LoRA on raw parameters) is not supported"),
-    ("trainable_token_indices", "trainable_token_indices (trained embedding rows) is not supported"),
-    ("alora_invocation_tokens", "activated LoRA (alora_invocation_tokens) cannot be merged"),
+    (
+        "modules_to_save",
+        "modules_to_save (fully trained extra modules) is not supported",
+    ),
+    (
+        "lora_bias",
+        "lora_bias (a trained bias on lora_B) is not supported",
+    ),
+    (
+        "layers_to_transform",
+        "layers_to_transform is not supported",
+    ),
+    (
+        "layer_replication",
+        "layer_replication changes the model's layers and is not supported",
+    ),
+    (
+        "target_parameters",
+        "target_parameters (LoRA on raw parameters) is not supported",
+    ),
+    (
+        "trainable_token_indices",
+        "trainable_token_indices (trained embedding rows) is not supported",
+    ),
+    (
+        "alora_invocation_tokens",
+        "activated LoRA (alora_invocation_tokens) cannot be merged",
+    ),
     ("use_qalora", "QA-LoRA is not supported"),
-    ("use_bdlora", "block-diagonal LoRA (use_bdlora) is not supported"),
-    ("megatron_config", "Megatron parallel LoRA layers are not supported"),
+    (
+        "use_bdlora",
+        "block-diagonal LoRA (use_bdlora) is not supported",
+    ),
+    (
+        "megatron_config",
+        "Megatron parallel LoRA layers are not supported",
+    ),
     ("velora_config", "the VeLoRA variant is not supported"),
-    ("monteclora_config", "the MonteCLoRA variant is not supported"),
-    ("arrow_config", "Arrow routing between LoRA experts cannot be merged"),
+    (
+        "monteclora_config",
+        "the MonteCLoRA variant is not supported",
+    ),
+    (
+        "arrow_config",
+        "Arrow routing between LoRA experts cannot be merged",
+    ),
     ("kasa_config", "the KaSA variant is not supported"),
 ];
 
@@ -229,13 +266,23 @@ impl AdapterConfig {
 
         let r = match obj.get("r").and_then(Value::as_u64) {
             Some(r) if r > 0 => r as usize,
-            _ => return Err(err(format!("r = {:?}: expected a positive integer", obj.get("r")))),
+            _ => {
+                return Err(err(format!(
+                    "r = {:?}: expected a positive integer",
+                    obj.get("r")
+                )))
+            }
         };
         let alpha = obj
             .get("lora_alpha")
             .and_then(Value::as_f64)
             .filter(|a| a.is_finite())
-            .ok_or_else(|| err(format!("lora_alpha = {:?}: expected a number", obj.get("lora_alpha"))))?;
+            .ok_or_else(|| {
+                err(format!(
+                    "lora_alpha = {:?}: expected a number",
+                    obj.get("lora_alpha")
+                ))
+            })?;
         let flag = |key: &str| -> Result<bool, CompressError> {
             match obj.get(key) {
                 None | Some(Value::Null) => Ok(false),
@@ -270,16 +317,20 @@ impl AdapterConfig {
 
     /// The rank peft gave `module`: `rank_pattern` if a key matches, else `r`.
     pub fn rank_of(&self, dir: &Path, module: &str) -> Result<usize, CompressError> {
-        Ok(match pattern_value(dir, "rank_pattern", &self.rank_pattern, module)? {
-            Some(v) if v >= 1.0 && v.fract() == 0.0 => v as usize,
-            Some(v) => {
-                return Err(CompressError::lora(
-                    dir,
-                    format!("rank_pattern gives {module} rank {v}: expected a positive integer"),
-                ))
-            }
-            None => self.r,
-        })
+        Ok(
+            match pattern_value(dir, "rank_pattern", &self.rank_pattern, module)? {
+                Some(v) if v >= 1.0 && v.fract() == 0.0 => v as usize,
+                Some(v) => {
+                    return Err(CompressError::lora(
+                        dir,
+                        format!(
+                            "rank_pattern gives {module} rank {v}: expected a positive integer"
+                        ),
+                    ))
+                }
+                None => self.r,
+            },
+        )
     }
 
     /// `lora_alpha`, or the `alpha_pattern` value for `module`.
@@ -291,7 +342,11 @@ impl AdapterConfig {
     pub fn scaling(&self, dir: &Path, module: &str) -> Result<f64, CompressError> {
         let r = self.rank_of(dir, module)? as f64;
         let alpha = self.alpha_of(dir, module)?;
-        Ok(if self.use_rslora { alpha / r.sqrt() } else { alpha / r })
+        Ok(if self.use_rslora {
+            alpha / r.sqrt()
+        } else {
+            alpha / r
+        })
     }
 }
 
@@ -305,7 +360,8 @@ mod tests {
 
     #[test]
     fn list_targets_match_whole_name_components() {
-        let c = parse(r#"{"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "mlp.up_proj"]}"#).unwrap();
+        let c = parse(r#"{"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "mlp.up_proj"]}"#)
+            .unwrap();
         assert!(c.selects("model.layers.0.self_attn.q_proj"));
         assert!(c.selects("q_proj"));
         assert!(c.selects("model.layers.3.mlp.up_proj"));
@@ -320,7 +376,8 @@ mod tests {
         assert!(c.selects("model.layers.0.self_attn.q_proj"));
         assert!(!c.selects("model.layers.0.self_attn.q_proj.extra"));
         assert!(!c.selects("model.layers.0.self_attn.k_proj"));
-        let e = parse(r#"{"r": 4, "lora_alpha": 8, "target_modules": "(?<=x)q_proj"}"#).unwrap_err();
+        let e =
+            parse(r#"{"r": 4, "lora_alpha": 8, "target_modules": "(?<=x)q_proj"}"#).unwrap_err();
         assert!(e.to_string().contains("not supported"), "{e}");
     }
 
@@ -344,10 +401,19 @@ mod tests {
         let d = Path::new("x");
         assert_eq!(c.rank_of(d, "model.layers.0.self_attn.o_proj").unwrap(), 16);
         assert_eq!(c.rank_of(d, "model.layers.0.self_attn.q_proj").unwrap(), 4);
-        assert_eq!(c.scaling(d, "model.layers.0.self_attn.o_proj").unwrap(), 2.0);
-        assert_eq!(c.scaling(d, "model.layers.1.self_attn.q_proj").unwrap(), 1.5);
+        assert_eq!(
+            c.scaling(d, "model.layers.0.self_attn.o_proj").unwrap(),
+            2.0
+        );
+        assert_eq!(
+            c.scaling(d, "model.layers.1.self_attn.q_proj").unwrap(),
+            1.5
+        );
         // "layers.1.self_attn.q_proj" must not match layer 11's.
-        assert_eq!(c.scaling(d, "model.layers.11.self_attn.q_proj").unwrap(), 4.0);
+        assert_eq!(
+            c.scaling(d, "model.layers.11.self_attn.q_proj").unwrap(),
+            4.0
+        );
     }
 
     #[test]
@@ -375,7 +441,8 @@ mod tests {
             r#""peft_type": "ADALORA""#,
             r#""arrow_config": {"top_k": 2}"#,
         ] {
-            let json = format!(r#"{{"r": 8, "lora_alpha": 16, "target_modules": ["q_proj"], {extra}}}"#);
+            let json =
+                format!(r#"{{"r": 8, "lora_alpha": 16, "target_modules": ["q_proj"], {extra}}}"#);
             let e = parse(&json).unwrap_err().to_string();
             assert!(e.contains("adapters/x"), "{extra}: {e}");
         }

@@ -111,7 +111,15 @@ mod tests {
     }
 
     /// The definition: W[o][i] + scale · Σ_k B[o][k] · A[k][i], one element at a time.
-    fn naive(w: &[f32], b: &[f32], a: &[f32], out: usize, inp: usize, r: usize, scale: f64) -> Vec<f32> {
+    fn naive(
+        w: &[f32],
+        b: &[f32],
+        a: &[f32],
+        out: usize,
+        inp: usize,
+        r: usize,
+        scale: f64,
+    ) -> Vec<f32> {
         let mut res = w.to_vec();
         for o in 0..out {
             for i in 0..inp {
@@ -150,7 +158,15 @@ mod tests {
         let a = values(r * inp, 6);
         let want = naive(&w, &b, &a, out, inp, r, 0.5);
         let mut wt = transpose(&w, out, inp);
-        add_scaled_product(&mut wt, out, &transpose(&a, r, inp), &transpose(&b, out, r), r, 0.5).unwrap();
+        add_scaled_product(
+            &mut wt,
+            out,
+            &transpose(&a, r, inp),
+            &transpose(&b, out, r),
+            r,
+            0.5,
+        )
+        .unwrap();
         assert_eq!(transpose(&wt, inp, out), want);
     }
 
@@ -178,6 +194,9 @@ mod tests {
     fn transpose_round_trips() {
         let m = values(12, 7);
         assert_eq!(transpose(&transpose(&m, 3, 4), 4, 3), m);
-        assert_eq!(transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        assert_eq!(
+            transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
+            [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
     }
 }

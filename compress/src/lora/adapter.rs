@@ -197,8 +197,8 @@ impl LoraAdapter {
             Some(name) => Err(CompressError::lora(
                 &self.dir,
                 format!(
-                    "its LoRA for {name} ({}) matches no tensor of the model (a LoRA on tied \
-                     embeddings or on a module this model lacks?)",
+                    "its LoRA for {name} ({}) matches no tensor of the model (lm_head with tied \
+                     embeddings, or a module this model lacks?)",
                     self.targets[name].a.name
                 ),
             )),

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use edgelm_kernels::quant::GgmlType;
 
@@ -173,7 +174,7 @@ impl GgufWriter {
         out
     }
 
-    /// Writes the file to `<path>.tmp-<pid>` in the same folder, syncs it to disk and
+    /// Writes the file to `<path>.tmp-<pid>-<n>` in the same folder, syncs it to disk and
     /// renames it to `path`. On any error the temporary file is removed. Every tensor must
     /// have been added with its data.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), GgufError> {
@@ -202,8 +203,14 @@ impl GgufWriter {
             }
             .into());
         };
+        // Unique per process and call: two writers never share a temporary file.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         let mut tmp_name = file_name.to_os_string();
-        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        tmp_name.push(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let tmp = path.with_file_name(tmp_name);
         let result = self.write_synced(&tmp, fill).and_then(|()| {
             fs::rename(&tmp, path).map_err(|e| {

@@ -1,0 +1,95 @@
+//! A GGUF file as the compressor's input (re-quantization): metadata copied, tensors
+//! dequantized to f32 one at a time.
+
+use std::path::Path;
+
+use edgelm_kernels::quant::{dequantize_row, GgmlType};
+use edgelm_runtime::gguf::GgufFile;
+
+use super::{names, Checkpoint, Loc, SourceTensor, Store};
+use crate::CompressError;
+
+/// Keys the writer sets for the new file.
+const REWRITTEN: [&str; 3] = [
+    "general.file_type",
+    "general.quantization_version",
+    "general.alignment",
+];
+
+pub(super) fn open(path: &Path) -> Result<Checkpoint, CompressError> {
+    let f = GgufFile::open(path)?;
+    let arch = f
+        .get_str("general.architecture")?
+        .ok_or_else(|| CompressError::input(path, "no general.architecture"))?
+        .to_string();
+    let head_count = |key: &str| -> Result<Option<usize>, CompressError> {
+        Ok(f.get_u32(&format!("{arch}.{key}"))?.map(|v| v as usize))
+    };
+    let n_head = head_count("attention.head_count")?;
+    let n_head_kv = head_count("attention.head_count_kv")?.or(n_head);
+    let metadata = f
+        .metadata()
+        .iter()
+        .filter(|(k, _)| !REWRITTEN.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let mut quantized = Vec::new();
+    let tensors = f
+        .tensors()
+        .iter()
+        .enumerate()
+        .map(|(i, info)| {
+            if info.ty.is_quantized() {
+                quantized.push(info.ty.name());
+            }
+            // llama.cpp stores `llama` q/k rows permuted; LoRA deltas are in HF order.
+            let rope_heads = match (arch.as_str(), info.name.rsplit('.').nth(1)) {
+                ("llama", Some("attn_q")) => n_head,
+                ("llama", Some("attn_k")) => n_head_kv,
+                _ => None,
+            };
+            SourceTensor::new(
+                info.name.clone(),
+                names::to_hf(&info.name),
+                info.dims.clone(),
+                info.ty.name().to_string(),
+                info.n_bytes,
+                rope_heads,
+                Loc::Stored(i),
+            )
+        })
+        .collect();
+    let mut ckpt = Checkpoint::new(path.to_path_buf(), arch, metadata, tensors, Store::Gguf(f));
+    if !quantized.is_empty() {
+        quantized.sort();
+        quantized.dedup();
+        ckpt.warnings.push(format!(
+            "{} is already quantized ({}); re-quantizing adds the new rounding error on top of the old",
+            path.display(),
+            quantized.join(", ")
+        ));
+    }
+    Ok(ckpt)
+}
+
+pub(super) fn load(
+    f: &GgufFile,
+    index: usize,
+    t: &SourceTensor,
+) -> Result<Vec<f32>, CompressError> {
+    let info = &f.tensors()[index];
+    let ty: GgmlType = info.ty;
+    let data = f.tensor_data(info);
+    let cols = t.cols();
+    let row_bytes = ty
+        .row_bytes(cols)
+        .ok_or_else(|| CompressError::input(f.path(), format!("tensor '{}': bad row", t.name)))?;
+    let mut out = vec![0f32; t.n_elements()];
+    for (src, dst) in data.chunks_exact(row_bytes).zip(out.chunks_exact_mut(cols)) {
+        dequantize_row(ty, src, dst);
+    }
+    Ok(match t.rope_heads {
+        Some(h) => names::unpermute_rows(&out, cols, h),
+        None => out,
+    })
+}

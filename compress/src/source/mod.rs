@@ -1,0 +1,166 @@
+//! Where the compressor's tensors come from: a Hugging Face safetensors directory or a
+//! GGUF file. Either way the result is a [`Checkpoint`]: GGUF metadata plus a list of
+//! tensors under their GGUF names, each loaded lazily as f32 when its turn comes.
+
+mod gguf_file;
+mod hf_dir;
+pub mod names;
+pub mod safetensors;
+
+use std::path::{Path, PathBuf};
+
+use edgelm_runtime::gguf::{GgufFile, MetaValue};
+
+use crate::CompressError;
+use safetensors::SafetensorsSet;
+
+/// One tensor of the output file, and where its values come from.
+#[derive(Clone, Debug)]
+pub struct SourceTensor {
+    /// GGUF name (`blk.0.attn_q.weight`).
+    pub name: String,
+    /// Hugging Face name (`model.layers.0.self_attn.q_proj.weight`), which LoRA adapters
+    /// use; `None` for tensors with no HF counterpart.
+    pub hf_name: Option<String>,
+    /// ggml order: `dims[0]` is the row length.
+    pub dims: Vec<u64>,
+    /// Type in the source (`F32`, `BF16`, `Q4_1`, ...) and its size there.
+    pub src_type: String,
+    pub src_bytes: u64,
+    /// `llama` q/k projections: the output stores the rows permuted for ggml's rope, per
+    /// head, with this many heads. [`Checkpoint::load`] always returns HF row order.
+    pub rope_heads: Option<usize>,
+    loc: Loc,
+}
+
+/// Where a tensor's values are.
+#[derive(Clone, Debug)]
+pub(crate) enum Loc {
+    /// The n-th tensor of the store.
+    Stored(usize),
+    /// Computed from the config (Llama-3 `rope_freqs`).
+    Computed(Vec<f32>),
+}
+
+impl SourceTensor {
+    pub fn cols(&self) -> usize {
+        self.dims[0] as usize
+    }
+    pub fn rows(&self) -> usize {
+        self.dims[1..].iter().product::<u64>() as usize
+    }
+    pub fn n_elements(&self) -> usize {
+        self.dims.iter().product::<u64>() as usize
+    }
+}
+
+enum Store {
+    Safetensors(SafetensorsSet),
+    Gguf(GgufFile),
+}
+
+/// A model ready to be compressed.
+pub struct Checkpoint {
+    pub path: PathBuf,
+    /// GGUF `general.architecture`.
+    pub arch: String,
+    /// Metadata for the output file, except `general.file_type`,
+    /// `general.quantization_version` and `general.alignment`, which the writer sets.
+    pub metadata: Vec<(String, MetaValue)>,
+    pub tensors: Vec<SourceTensor>,
+    pub n_layers: usize,
+    /// Whether the model has its own `output.weight` (else it is tied to `token_embd`).
+    pub has_output: bool,
+    /// Things the user should know (a source that is already quantized).
+    pub warnings: Vec<String>,
+    store: Store,
+}
+
+impl Checkpoint {
+    /// A directory is read as a Hugging Face checkpoint, a file as GGUF.
+    pub fn open(path: &Path) -> Result<Checkpoint, CompressError> {
+        if path.is_dir() {
+            return hf_dir::open(path);
+        }
+        if !path.exists() {
+            return Err(CompressError::input(path, "no such file or directory"));
+        }
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+        {
+            return Err(CompressError::input(
+                path,
+                "ONNX input is not supported yet; export the model as a Hugging Face safetensors directory",
+            ));
+        }
+        gguf_file::open(path)
+    }
+
+    /// The tensor's values as f32, rows in Hugging Face order.
+    pub fn load(&self, t: &SourceTensor) -> Result<Vec<f32>, CompressError> {
+        match (&t.loc, &self.store) {
+            (Loc::Computed(v), _) => Ok(v.clone()),
+            (Loc::Stored(i), Store::Safetensors(set)) => set.load_f32(&set.entries()[*i]),
+            (Loc::Stored(i), Store::Gguf(f)) => gguf_file::load(f, *i, t),
+        }
+    }
+
+    /// Used by the Hugging Face importer.
+    pub(crate) fn from_safetensors(
+        path: PathBuf,
+        arch: String,
+        metadata: Vec<(String, MetaValue)>,
+        tensors: Vec<SourceTensor>,
+        set: SafetensorsSet,
+    ) -> Checkpoint {
+        Checkpoint::new(path, arch, metadata, tensors, Store::Safetensors(set))
+    }
+
+    fn new(
+        path: PathBuf,
+        arch: String,
+        metadata: Vec<(String, MetaValue)>,
+        tensors: Vec<SourceTensor>,
+        store: Store,
+    ) -> Checkpoint {
+        let n_layers = tensors
+            .iter()
+            .filter_map(|t| names::layer_of(&t.name))
+            .max()
+            .map_or(0, |l| l + 1);
+        let has_output = tensors.iter().any(|t| t.name == "output.weight");
+        Checkpoint {
+            path,
+            arch,
+            metadata,
+            tensors,
+            n_layers,
+            has_output,
+            warnings: Vec::new(),
+            store,
+        }
+    }
+}
+
+impl SourceTensor {
+    pub(crate) fn new(
+        name: String,
+        hf_name: Option<String>,
+        dims: Vec<u64>,
+        src_type: String,
+        src_bytes: u64,
+        rope_heads: Option<usize>,
+        loc: Loc,
+    ) -> SourceTensor {
+        SourceTensor {
+            name,
+            hf_name,
+            dims,
+            src_type,
+            src_bytes,
+            rope_heads,
+            loc,
+        }
+    }
+}

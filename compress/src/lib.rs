@@ -11,5 +11,9 @@
 pub mod error;
 pub mod hf;
 pub mod lora;
+pub mod pipeline;
+pub mod recipe;
+pub mod report;
+pub mod source;
 
 pub use error::CompressError;

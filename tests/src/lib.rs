@@ -42,7 +42,10 @@ pub fn smollm2_path() -> Option<PathBuf> {
 /// `tests/scripts/smollm2-hf.sh`.
 pub fn smollm2_hf_dir() -> Option<PathBuf> {
     let dir = workspace_root().join("models/SmolLM2-135M-Instruct-f32");
-    optional_input(dir.join("model.safetensors"), "bash tests/scripts/smollm2-hf.sh")?;
+    optional_input(
+        dir.join("model.safetensors"),
+        "bash tests/scripts/smollm2-hf.sh",
+    )?;
     Some(dir)
 }
 

@@ -45,6 +45,7 @@ struct Target {
 pub struct LoraAdapter {
     dir: PathBuf,
     mmap: Mmap,
+    user_scale: f32,
     fan_in_fan_out: bool,
     /// Keyed by the HF weight name, e.g. `model.layers.0.self_attn.q_proj.weight`.
     targets: BTreeMap<String, Target>,
@@ -84,6 +85,7 @@ impl LoraAdapter {
         Ok(LoraAdapter {
             dir: dir.to_path_buf(),
             mmap,
+            user_scale: scale,
             fan_in_fan_out: config.fan_in_fan_out,
             targets,
         })
@@ -92,6 +94,11 @@ impl LoraAdapter {
     /// The adapter directory, as given to [`LoraAdapter::open`].
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The scale given to [`LoraAdapter::open`].
+    pub fn user_scale(&self) -> f32 {
+        self.user_scale
     }
 
     /// The HF weight names this adapter modifies, sorted.

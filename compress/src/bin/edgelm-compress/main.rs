@@ -49,6 +49,7 @@ struct Args {
 }
 
 fn main() {
+    default_sigpipe();
     if let Err(e) = run(Args::parse()) {
         eprintln!("edgelm-compress: error: {}", message(&e));
         std::process::exit(1);
@@ -147,6 +148,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })
+}
+
+/// Ends the process quietly when the reader of stdout goes away (`... | head`), as C
+/// tools do, instead of panicking inside `println!`.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// The error and its causes, skipping a cause whose text the message already holds.

@@ -29,6 +29,7 @@ enum Command {
 }
 
 fn main() {
+    default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::main(a),
@@ -38,6 +39,17 @@ fn main() {
     if let Err(e) = result {
         eprintln!("edgelm: error: {}", message(&e));
         std::process::exit(1);
+    }
+}
+
+/// Ends the process quietly when the reader of stdout goes away (`... | head`), as C
+/// tools do, instead of panicking inside `println!`.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -18,31 +18,13 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Weights of `ty`: quantized from random values where we have a quantizer; K-quants
-/// (weight quantizers arrive with the compressor) get blocks of random bytes whose
-/// f16 scales are patched to sane values.
+/// Weights of `ty`, quantized from random values by the reference quantizers.
 fn weights(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
     let row_bytes = ty.row_bytes(cols).unwrap();
     let mut data = vec![0u8; rows * row_bytes];
     let x = values(cols, 7);
     for row in data.chunks_exact_mut(row_bytes) {
-        if quantize_row(ty, &x, row).is_err() {
-            for (i, b) in row.iter_mut().enumerate() {
-                *b = (i * 37 % 251) as u8;
-            }
-            // d (and dmin) sit at the end of Q6_K/Q3_K/Q2_K blocks and the start of Q4_K/Q5_K.
-            let scale = half::f16::from_f32(0.01).to_le_bytes();
-            for block in row.chunks_exact_mut(ty.type_size()) {
-                let at = match ty {
-                    GgmlType::Q4_K | GgmlType::Q5_K => vec![0, 2],
-                    GgmlType::Q2_K => vec![block.len() - 4, block.len() - 2],
-                    _ => vec![block.len() - 2],
-                };
-                for a in at {
-                    block[a..a + 2].copy_from_slice(&scale);
-                }
-            }
-        }
+        quantize_row(ty, &x, row).expect("every benchmarked type has a quantizer");
     }
     data
 }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::lora::LoraAdapter;
 use crate::recipe::{self, Override, Quant, TensorShape};
-use crate::report::{LoraEffect, Report, TensorReport};
+use crate::report::{rel, LoraEffect, Report, TensorReport};
 use crate::source::{names, Checkpoint, SourceTensor};
 use crate::CompressError;
 
@@ -166,8 +166,8 @@ fn process(
     // How much of the adapters' change is still in the file: the quantized merged weight
     // minus the quantized base weight, relative to the exact change.
     let lora = base.map(|_| LoraEffect {
-        delta_rel: ratio(m.delta2, m.norm2),
-        survival: ratio(m.kept2, m.delta2),
+        delta_rel: rel(m.delta2, m.norm2),
+        survival: rel(m.kept2, m.delta2),
     });
     let rep = TensorReport {
         name: t.name.clone(),
@@ -259,12 +259,4 @@ fn sq_diff(a: &[f32], b: &[f32]) -> f64 {
             d * d
         })
         .sum()
-}
-
-fn ratio(num2: f64, den2: f64) -> f64 {
-    if den2 > 0.0 {
-        (num2 / den2).sqrt()
-    } else {
-        0.0
-    }
 }

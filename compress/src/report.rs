@@ -45,7 +45,8 @@ impl TensorReport {
     }
 }
 
-fn rel(err2: f64, norm2: f64) -> f64 {
+/// √(err2 / norm2), 0 for an all-zero reference.
+pub(crate) fn rel(err2: f64, norm2: f64) -> f64 {
     if norm2 > 0.0 {
         (err2 / norm2).sqrt()
     } else {

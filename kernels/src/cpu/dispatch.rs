@@ -44,5 +44,7 @@ fn select() -> Kernels {
     let mut k = super::scalar::kernels();
     #[cfg(target_arch = "x86_64")]
     super::x86::upgrade(&mut k);
+    #[cfg(all(target_arch = "aarch64", target_endian = "little"))]
+    super::aarch64::upgrade(&mut k);
     k
 }

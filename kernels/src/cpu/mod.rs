@@ -4,6 +4,8 @@
 //! run time (`dispatch`); `scalar/` holds the portable definitions every SIMD
 //! version will be tested against.
 
+#[cfg(all(target_arch = "aarch64", target_endian = "little"))]
+mod aarch64;
 mod dispatch;
 mod matmul;
 pub mod ops;

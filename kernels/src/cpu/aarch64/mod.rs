@@ -1,0 +1,66 @@
+//! aarch64 kernels. NEON is part of the aarch64 baseline, so its kernels are always
+//! installed; where the CPU reports FEAT_DotProd the SDOT versions of the integer
+//! kernels replace them. Entries not listed here (Q2_K, Q3_K, BF16) stay scalar.
+//!
+//! The block kernels (`legacy`, `kquants`) are written once, generic over the
+//! integer dot step ([`neon::I8Dot`]), and instantiated by `neon` and `dotprod`.
+
+mod dotprod;
+mod kquants;
+mod legacy;
+mod neon;
+#[cfg(test)]
+mod tests;
+
+use super::dispatch::{type_index, Kernels, VecDotFn};
+use crate::quant::GgmlType;
+
+/// The NEON table entries (F32 and F16 rows and the integer block kernels).
+fn neon_kernels() -> [(GgmlType, VecDotFn); 10] {
+    [
+        (GgmlType::F32, neon::vec_dot_f32),
+        (GgmlType::F16, neon::vec_dot_f16),
+        (GgmlType::Q4_0, neon::vec_dot_q4_0_q8_0),
+        (GgmlType::Q4_1, neon::vec_dot_q4_1_q8_1),
+        (GgmlType::Q5_0, neon::vec_dot_q5_0_q8_0),
+        (GgmlType::Q5_1, neon::vec_dot_q5_1_q8_1),
+        (GgmlType::Q8_0, neon::vec_dot_q8_0_q8_0),
+        (GgmlType::Q4_K, neon::vec_dot_q4_k_q8_k),
+        (GgmlType::Q5_K, neon::vec_dot_q5_k_q8_k),
+        (GgmlType::Q6_K, neon::vec_dot_q6_k_q8_k),
+    ]
+}
+
+/// The SDOT table entries, valid only where [`has_dotprod`] holds.
+fn dotprod_kernels() -> [(GgmlType, VecDotFn); 8] {
+    [
+        (GgmlType::Q4_0, dotprod::vec_dot_q4_0_q8_0),
+        (GgmlType::Q4_1, dotprod::vec_dot_q4_1_q8_1),
+        (GgmlType::Q5_0, dotprod::vec_dot_q5_0_q8_0),
+        (GgmlType::Q5_1, dotprod::vec_dot_q5_1_q8_1),
+        (GgmlType::Q8_0, dotprod::vec_dot_q8_0_q8_0),
+        (GgmlType::Q4_K, dotprod::vec_dot_q4_k_q8_k),
+        (GgmlType::Q5_K, dotprod::vec_dot_q5_k_q8_k),
+        (GgmlType::Q6_K, dotprod::vec_dot_q6_k_q8_k),
+    ]
+}
+
+/// Overlays the NEON kernels on `k`, then the SDOT ones when this CPU has them.
+pub(crate) fn upgrade(k: &mut Kernels) {
+    k.name = "neon";
+    k.dot_f32 = neon::dot_f32;
+    for (ty, f) in neon_kernels() {
+        k.vec_dot[type_index(ty)] = Some(f);
+    }
+    if has_dotprod() {
+        k.name = "neon+dotprod";
+        for (ty, f) in dotprod_kernels() {
+            k.vec_dot[type_index(ty)] = Some(f);
+        }
+    }
+}
+
+/// True when the CPU (as the kernel reports it: HWCAP `asimddp`) has SDOT/UDOT.
+fn has_dotprod() -> bool {
+    std::arch::is_aarch64_feature_detected!("dotprod")
+}

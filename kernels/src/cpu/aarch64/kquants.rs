@@ -47,9 +47,9 @@ fn mins_dot(bx: &[u8], m: [u8; 8]) -> i32 {
 /// The Q4_K/Q5_K block sum `d*yd*sumi - dmin*yd*summ`, given the scaled group sums.
 #[inline]
 #[target_feature(enable = "neon")]
-fn block_8x32(bw: &[u8], bx: &[u8], isum: int32x4_t, m: [u8; 8]) -> f32 {
+fn block_8x32(bw: &[u8], bx: &[u8], sumi: i32, m: [u8; 8]) -> f32 {
     let yd = q8k_d(bx);
-    let (sumi, summ) = (vaddvq_s32(isum), mins_dot(bx, m));
+    let summ = mins_dot(bx, m);
     read_f16(bw, 0) * yd * sumi as f32 - read_f16(bw, 2) * yd * summ as f32
 }
 
@@ -74,8 +74,14 @@ pub(super) unsafe fn q4_k_q8_k<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
             // SAFETY: the caller guarantees D's features.
             let (lo, hi) = unsafe {
                 (
-                    dot32::<D>(as_i8(vandq_u8(v0, low)), as_i8(vandq_u8(v1, low)), &y[64 * c..]),
-                    dot32::<D>(
+                    dot32!(
+                        D,
+                        as_i8(vandq_u8(v0, low)),
+                        as_i8(vandq_u8(v1, low)),
+                        &y[64 * c..]
+                    ),
+                    dot32!(
+                        D,
                         as_i8(vshrq_n_u8::<4>(v0)),
                         as_i8(vshrq_n_u8::<4>(v1)),
                         &y[64 * c + 32..],
@@ -85,7 +91,7 @@ pub(super) unsafe fn q4_k_q8_k<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
             isum = vmlaq_n_s32(isum, lo, sc[2 * c]);
             isum = vmlaq_n_s32(isum, hi, sc[2 * c + 1]);
         }
-        sumf += block_8x32(bw, bx, isum, m);
+        sumf += block_8x32(bw, bx, vaddvq_s32(isum), m);
     }
     sumf
 }
@@ -125,14 +131,14 @@ pub(super) unsafe fn q5_k_q8_k<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
             // SAFETY: the caller guarantees D's features.
             let (lo, hi) = unsafe {
                 (
-                    dot32::<D>(lo0, lo1, &y[64 * c..]),
-                    dot32::<D>(hi0, hi1, &y[64 * c + 32..]),
+                    dot32!(D, lo0, lo1, &y[64 * c..]),
+                    dot32!(D, hi0, hi1, &y[64 * c + 32..]),
                 )
             };
             isum = vmlaq_n_s32(isum, lo, sc[2 * c]);
             isum = vmlaq_n_s32(isum, hi, sc[2 * c + 1]);
         }
-        sumf += block_8x32(bw, bx, isum, m);
+        sumf += block_8x32(bw, bx, vaddvq_s32(isum), m);
     }
     sumf
 }

@@ -9,17 +9,18 @@ use std::arch::aarch64::*;
 use super::neon::{load_i8, load_u8, read_f16, I8Dot};
 use crate::quant::{q4_0, q4_1, q5_0, q5_1, q8_0, q8_1};
 
-/// `D::dot` over 32 pairs: `a0`, `a1` against the 32 signed bytes at the start of `y`.
-///
-/// # Safety
-/// The CPU must have `D`'s target features.
-#[inline]
-#[target_feature(enable = "neon")]
-pub(super) unsafe fn dot32<D: I8Dot>(a0: int8x16_t, a1: int8x16_t, y: &[u8]) -> int32x4_t {
-    let (y0, y1) = (load_i8(y), load_i8(&y[16..]));
-    // SAFETY: the caller guarantees D's features.
-    unsafe { D::dot(D::dot(vdupq_n_s32(0), a0, y0), a1, y1) }
+/// `D::dot` over 32 pairs: `$a0`, `$a1` against the 32 signed bytes at the start
+/// of `$y`, as an `int32x4_t`. A macro, not a fn: a helper compiled for NEON alone
+/// cannot inline SDOT, so it would leave a call per step in the dotprod kernels.
+/// Expands to an unsafe call: the caller must guarantee `D`'s features.
+macro_rules! dot32 {
+    ($d:ty, $a0:expr, $a1:expr, $y:expr $(,)?) => {{
+        let y: &[u8] = $y;
+        let (y0, y1) = (load_i8(y), load_i8(&y[16..]));
+        <$d>::dot(<$d>::dot(vdupq_n_s32(0), $a0, y0), $a1, y1)
+    }};
 }
+pub(super) use dot32;
 
 /// The 32 nibbles of 16 packed bytes: low nibbles (elements 0..16) and high nibbles
 /// (16..32), ggml's order.
@@ -62,7 +63,7 @@ pub(super) unsafe fn q8_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
         .zip(x.chunks_exact(q8_0::BLOCK_BYTES))
     {
         // SAFETY: the caller guarantees D's features.
-        let sumi = unsafe { dot32::<D>(load_i8(&bw[2..]), load_i8(&bw[18..]), &bx[2..]) };
+        let sumi = unsafe { dot32!(D, load_i8(&bw[2..]), load_i8(&bw[18..]), &bx[2..]) };
         let d = read_f16(bw, 0) * read_f16(bx, 0);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
     }
@@ -81,7 +82,7 @@ pub(super) unsafe fn q4_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
     {
         let (lo, hi) = nibbles(&bw[2..]);
         // SAFETY: the caller guarantees D's features.
-        let sumi = unsafe { dot32::<D>(signed(lo, 8), signed(hi, 8), &bx[2..]) };
+        let sumi = unsafe { dot32!(D, signed(lo, 8), signed(hi, 8), &bx[2..]) };
         let d = read_f16(bw, 0) * read_f16(bx, 0);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
     }
@@ -101,7 +102,7 @@ pub(super) unsafe fn q4_1_q8_1<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
     {
         let (lo, hi) = nibbles(&bw[4..]);
         // SAFETY: the caller guarantees D's features.
-        let sumi = unsafe { dot32::<D>(signed(lo, 0), signed(hi, 0), &bx[4..]) };
+        let sumi = unsafe { dot32!(D, signed(lo, 0), signed(hi, 0), &bx[4..]) };
         let d = read_f16(bw, 0) * read_f16(bx, 0);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
         mins += read_f16(bw, 2) * read_f16(bx, 2);
@@ -123,7 +124,7 @@ pub(super) unsafe fn q5_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
         let (lo, hi) = nibbles(&bw[6..]);
         let (q0, q1) = (signed(vorrq_u8(lo, h0), 16), signed(vorrq_u8(hi, h1), 16));
         // SAFETY: the caller guarantees D's features.
-        let sumi = unsafe { dot32::<D>(q0, q1, &bx[2..]) };
+        let sumi = unsafe { dot32!(D, q0, q1, &bx[2..]) };
         let d = read_f16(bw, 0) * read_f16(bx, 0);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
     }
@@ -145,7 +146,7 @@ pub(super) unsafe fn q5_1_q8_1<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
         let (lo, hi) = nibbles(&bw[8..]);
         let (q0, q1) = (signed(vorrq_u8(lo, h0), 0), signed(vorrq_u8(hi, h1), 0));
         // SAFETY: the caller guarantees D's features.
-        let sumi = unsafe { dot32::<D>(q0, q1, &bx[4..]) };
+        let sumi = unsafe { dot32!(D, q0, q1, &bx[4..]) };
         let d = read_f16(bw, 0) * read_f16(bx, 0);
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
         mins += read_f16(bw, 2) * read_f16(bx, 2);

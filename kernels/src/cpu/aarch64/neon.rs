@@ -140,11 +140,7 @@ fn f32_bytes(w: &[u8], x: &[u8]) -> f32 {
     let (wr, xr) = (wc.remainder(), xc.remainder());
     for (a, b) in wc.zip(xc) {
         for (k, lane) in acc.iter_mut().enumerate() {
-            *lane = vfmaq_f32(
-                *lane,
-                load_f32_le(&a[16 * k..]),
-                load_f32_le(&b[16 * k..]),
-            );
+            *lane = vfmaq_f32(*lane, load_f32_le(&a[16 * k..]), load_f32_le(&b[16 * k..]));
         }
     }
     let mut s = vaddvq_f32(vaddq_f32(
@@ -152,7 +148,8 @@ fn f32_bytes(w: &[u8], x: &[u8]) -> f32 {
         vaddq_f32(acc[2], acc[3]),
     ));
     for (a, b) in wr.chunks_exact(4).zip(xr.chunks_exact(4)) {
-        s += f32::from_le_bytes([a[0], a[1], a[2], a[3]]) * f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        s += f32::from_le_bytes([a[0], a[1], a[2], a[3]])
+            * f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
     s
 }
@@ -178,7 +175,8 @@ fn f16_f16(w: &[u8], x: &[u8]) -> f32 {
         vaddq_f32(acc[2], acc[3]),
     ));
     for (a, b) in wr.chunks_exact(2).zip(xr.chunks_exact(2)) {
-        s += f16_to_f32(u16::from_le_bytes([a[0], a[1]])) * f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+        s += f16_to_f32(u16::from_le_bytes([a[0], a[1]]))
+            * f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
     }
     s
 }

@@ -150,7 +150,10 @@ fn neon_dot_f32_matches_scalar() {
         let (a, b) = (values(n, &mut rng), values(n, &mut rng));
         let (want, got) = (scalar::dot_f32(&a, &b), neon::dot_f32(&a, &b));
         let mag: f32 = a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum();
-        assert!((want - got).abs() <= 2e-5 * mag, "n={n}: scalar {want} neon {got}");
+        assert!(
+            (want - got).abs() <= 2e-5 * mag,
+            "n={n}: scalar {want} neon {got}"
+        );
     }
     // Unequal lengths: both use the common prefix.
     let (a, b) = (values(40, &mut rng), values(37, &mut rng));
@@ -168,7 +171,11 @@ fn dispatch_follows_cpu_features() {
         Ok("0") => assert!(!has_dotprod(), "expected a CPU without dotprod"),
         _ => {}
     }
-    let want = if has_dotprod() { "neon+dotprod" } else { "neon" };
+    let want = if has_dotprod() {
+        "neon+dotprod"
+    } else {
+        "neon"
+    };
     assert_eq!(crate::cpu::kernel_set(), want);
     let mut k = scalar::kernels();
     upgrade(&mut k);

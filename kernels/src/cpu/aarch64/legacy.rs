@@ -39,13 +39,14 @@ fn fifth_bits(qh: &[u8]) -> (uint8x16_t, uint8x16_t) {
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
     let bit = load_u8(&BIT);
     let spread = |a: u8, b: u8| vcombine_u8(vdup_n_u8(a), vdup_n_u8(b));
-    let ten = vdupq_n_u8(0x10);
+    let bit4 = vdupq_n_u8(0x10);
     (
-        vandq_u8(vtstq_u8(spread(qh[0], qh[1]), bit), ten),
-        vandq_u8(vtstq_u8(spread(qh[2], qh[3]), bit), ten),
+        vandq_u8(vtstq_u8(spread(qh[0], qh[1]), bit), bit4),
+        vandq_u8(vtstq_u8(spread(qh[2], qh[3]), bit), bit4),
     )
 }
 
+/// Quants stored with an offset (0..=15 or 0..=31) as signed bytes, minus `offset`.
 #[inline]
 #[target_feature(enable = "neon")]
 fn signed(v: uint8x16_t, offset: i8) -> int8x16_t {

@@ -7,8 +7,6 @@
 use std::arch::aarch64::*;
 use std::arch::asm;
 
-use crate::quant::float::f16_to_f32;
-
 /// One step of an integer dot product: `acc` plus the 16 products `a[i] * b[i]`,
 /// folded into 4 `i32` lanes. Which lane receives which product is up to the
 /// implementation: callers only ever use the sum of the lanes (or scale the whole
@@ -89,8 +87,8 @@ fn load_f16x8(b: &[u8]) -> (float32x4_t, float32x4_t) {
     (lo, hi)
 }
 
-/// The little-endian f16 at `b[off..off + 2]` as f32 (a block scale), converted by
-/// the FP unit: cheaper in an inner loop than the lookup table.
+/// The little-endian f16 at `b[off..off + 2]` as f32 (a block scale or a row's
+/// tail), converted by the SIMD unit: cheaper in an inner loop than the lookup table.
 #[inline]
 #[target_feature(enable = "neon")]
 pub(super) fn read_f16(b: &[u8], off: usize) -> f32 {
@@ -175,8 +173,7 @@ fn f16_f16(w: &[u8], x: &[u8]) -> f32 {
         vaddq_f32(acc[2], acc[3]),
     ));
     for (a, b) in wr.chunks_exact(2).zip(xr.chunks_exact(2)) {
-        s += f16_to_f32(u16::from_le_bytes([a[0], a[1]]))
-            * f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+        s += read_f16(a, 0) * read_f16(b, 0);
     }
     s
 }

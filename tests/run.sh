@@ -12,4 +12,4 @@ EDGELM_TEST_PYTHON="$(bash tests/scripts/python-env.sh)"
 export EDGELM_TEST_PYTHON
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+cargo test --workspace --no-fail-fast

@@ -320,9 +320,9 @@ fn unsupported_configs_are_errors_naming_the_adapter() {
         ),
         ("adalora", "peft_type", Value::from("ADALORA"), "ADALORA"),
         (
-            "lookaround",
+            "badregex",
             "target_modules",
-            Value::from("(?!k).*_proj"),
+            Value::from("(q|v_proj"),
             "regex",
         ),
         (

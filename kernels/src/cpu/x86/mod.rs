@@ -2,6 +2,9 @@
 //! were compiled for. Each set fills just the table entries it accelerates; the rest
 //! stay as the set below it left them (AVX2 over scalar, AVX-512 over AVX2).
 
+#[macro_use]
+mod macros;
+
 mod avx2;
 mod avx512;
 mod layout;
@@ -66,6 +69,8 @@ fn upgrade_avx512(k: &mut Kernels) {
             (GgmlType::F16, avx512::vec_dot_f16_f16),
             (GgmlType::Q4_0, avx512::vec_dot_q4_0_q8_0),
             (GgmlType::Q4_1, avx512::vec_dot_q4_1_q8_1),
+            (GgmlType::Q5_0, avx512::vec_dot_q5_0_q8_0),
+            (GgmlType::Q5_1, avx512::vec_dot_q5_1_q8_1),
             (GgmlType::Q8_0, avx512::vec_dot_q8_0_q8_0),
             (GgmlType::Q4_K, avx512::vec_dot_q4_k_q8_k),
             (GgmlType::Q6_K, avx512::vec_dot_q6_k_q8_k),

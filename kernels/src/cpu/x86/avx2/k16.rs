@@ -8,30 +8,31 @@ use super::{hsum, load16, load32, read_f16};
 use crate::cpu::x86::layout::q8k_d;
 use crate::quant::{q2_k, q3_k, q6_k, q8_k};
 
-/// `Σ_g scale_g * dot(q_g, y_g)` into 8 i32 lanes, for the 8 chunks `q[t]` of 32
-/// unsigned quants (< 64) of one super-block, `y` its 256 activation bytes and `sc`
-/// the 16 signed byte scales.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn scaled_sum(q: &[__m256i; 8], y: &[u8], sc: __m128i) -> __m256i {
-    // Groups 0..8 and 8..16 as i16, the same 8 lanes in both halves.
-    let halves = [
-        _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc)),
-        _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128::<8>(sc))),
-    ];
-    let mut sum = _mm256_setzero_si256();
-    for (t, &qt) in q.iter().enumerate() {
-        // Chunk t covers groups 2t (low 16 bytes) and 2t + 1 (high 16 bytes).
-        let p = 2 * (t % 4) as i16;
-        let pick = _mm256_set_m128i(
-            _mm_set1_epi16(0x0100 + 0x0202 * (p + 1)),
-            _mm_set1_epi16(0x0100 + 0x0202 * p),
-        );
-        let scale = _mm256_shuffle_epi8(halves[t / 4], pick);
-        let prod = _mm256_maddubs_epi16(qt, load32(&y[32 * t..]));
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(prod, scale));
-    }
-    sum
+/// `Σ_g scale_g * dot(q_g, y_g)` into 8 i32 lanes, for the 8 chunks `$q[t]` of 32
+/// unsigned quants (< 64) of one super-block, `$y` its 256 activation bytes and `$sc`
+/// the 16 signed byte scales. A macro so that it always inlines (see `macros.rs`).
+macro_rules! scaled_sum {
+    ($q:expr, $y:expr, $sc:expr) => {{
+        let (q, y, sc): (&[__m256i; 8], &[u8], __m128i) = ($q, $y, $sc);
+        // Groups 0..8 and 8..16 as i16, the same 8 lanes in both halves.
+        let halves = [
+            _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc)),
+            _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128::<8>(sc))),
+        ];
+        let mut sum = _mm256_setzero_si256();
+        for (t, &qt) in q.iter().enumerate() {
+            // Chunk t covers groups 2t (low 16 bytes) and 2t + 1 (high 16 bytes).
+            let p = 2 * (t % 4) as i16;
+            let pick = _mm256_set_m128i(
+                _mm_set1_epi16(0x0100 + 0x0202 * (p + 1)),
+                _mm_set1_epi16(0x0100 + 0x0202 * p),
+            );
+            let scale = _mm256_shuffle_epi8(halves[t / 4], pick);
+            let prod = _mm256_maddubs_epi16(qt, load32(&y[32 * t..]));
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(prod, scale));
+        }
+        sum
+    }};
 }
 
 /// `Σ_g scale_g * bsum_g` into 8 i32 lanes.
@@ -90,7 +91,7 @@ pub(super) fn q6_k_q8_k(w: &[u8], x: &[u8]) -> f32 {
         }
         let sc = load16(&bw[q6_k::SCALES..]);
         let sumi = _mm256_sub_epi32(
-            scaled_sum(&q, &bx[q8_k::QS..q8_k::BSUMS], sc),
+            scaled_sum!(&q, &bx[q8_k::QS..q8_k::BSUMS], sc),
             _mm256_slli_epi32::<5>(scaled_bsums(sc, bx)),
         );
         let d = _mm256_set1_ps(read_f16(bw, q6_k::D) * q8k_d(bx));
@@ -119,7 +120,7 @@ pub(super) fn q3_k_q8_k(w: &[u8], x: &[u8]) -> f32 {
         // SAFETY: `[i8; 16]` is 16 readable bytes; loadu has no alignment requirement.
         let sc = unsafe { _mm_loadu_si128(scales.as_ptr().cast()) };
         let sumi = _mm256_sub_epi32(
-            scaled_sum(&q, &bx[q8_k::QS..q8_k::BSUMS], sc),
+            scaled_sum!(&q, &bx[q8_k::QS..q8_k::BSUMS], sc),
             _mm256_slli_epi32::<2>(scaled_bsums(sc, bx)),
         );
         let d = _mm256_set1_ps(read_f16(bw, q3_k::D) * q8k_d(bx));
@@ -140,7 +141,7 @@ pub(super) fn q2_k_q8_k(w: &[u8], x: &[u8]) -> f32 {
         let packed = load16(&bw[q2_k::SCALES..]);
         let sc = _mm_and_si128(packed, m4);
         let mins = _mm_and_si128(_mm_srli_epi16::<4>(packed), m4);
-        let isum = scaled_sum(&q, &bx[q8_k::QS..q8_k::BSUMS], sc);
+        let isum = scaled_sum!(&q, &bx[q8_k::QS..q8_k::BSUMS], sc);
         let summ = scaled_bsums(mins, bx);
         let yd = q8k_d(bx);
         let dall = _mm256_set1_ps(yd * read_f16(bw, q2_k::D));

@@ -14,15 +14,32 @@ mod q5;
 /// scales are read in every inner loop, where a table lookup costs more.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn read_f16(b: &[u8], off: usize) -> f32 {
+pub(super) fn read_f16(b: &[u8], off: usize) -> f32 {
     let bits = u16::from_le_bytes([b[off], b[off + 1]]);
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+/// `f16(w[0..2]) * f16(x[0..2])`, the two block scales widened by one F16C instruction.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn scale_product(w: &[u8], x: &[u8]) -> f32 {
+    let bits =
+        u16::from_le_bytes([w[0], w[1]]) as i32 | (u16::from_le_bytes([x[0], x[1]]) as i32) << 16;
+    let v = _mm_cvtph_ps(_mm_cvtsi32_si128(bits));
+    _mm_cvtss_f32(_mm_mul_ss(v, _mm_movehdup_ps(v)))
+}
+
+/// Lane 1 of `v`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn lane1(v: __m128) -> f32 {
+    _mm_cvtss_f32(_mm_movehdup_ps(v))
 }
 
 /// Sum of the 8 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn hsum(v: __m256) -> f32 {
+pub(super) fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -32,7 +49,7 @@ fn hsum(v: __m256) -> f32 {
 /// 32 bytes at the start of `b`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load32(b: &[u8]) -> __m256i {
+pub(super) fn load32(b: &[u8]) -> __m256i {
     assert!(b.len() >= 32);
     // SAFETY: 32 readable bytes checked above; loadu has no alignment requirement.
     unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
@@ -41,7 +58,7 @@ fn load32(b: &[u8]) -> __m256i {
 /// 16 bytes at the start of `b`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load16(b: &[u8]) -> __m128i {
+pub(super) fn load16(b: &[u8]) -> __m128i {
     assert!(b.len() >= 16);
     // SAFETY: 16 readable bytes checked above; loadu has no alignment requirement.
     unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
@@ -51,7 +68,7 @@ fn load16(b: &[u8]) -> __m128i {
 /// low half, high nibbles (16..32) in the high half — ggml's element order.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn nibbles(b: &[u8]) -> __m256i {
+pub(super) fn nibbles(b: &[u8]) -> __m256i {
     let packed = load16(b);
     let mask = _mm_set1_epi8(0x0f);
     let lo = _mm_and_si128(packed, mask);
@@ -62,7 +79,7 @@ fn nibbles(b: &[u8]) -> __m256i {
 /// Byte `i` is 0xff when bit `i` of `bits` is set, else 0.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn bit_bytes(bits: u32) -> __m256i {
+pub(super) fn bit_bytes(bits: u32) -> __m256i {
     // Byte i takes byte i/8 of `bits`, then keeps bit i%8 of it.
     let spread = _mm256_shuffle_epi8(
         _mm256_set1_epi32(bits as i32),
@@ -81,21 +98,21 @@ fn bit_bytes(bits: u32) -> __m256i {
 /// pairs of products must fit an i16 (true for u < 128).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_u8_i8_i32(u: __m256i, s: __m256i) -> __m256i {
+pub(super) fn dot_u8_i8_i32(u: __m256i, s: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
 }
 
 /// [`dot_u8_i8_i32`] as f32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256 {
+pub(super) fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256 {
     _mm256_cvtepi32_ps(dot_u8_i8_i32(u, s))
 }
 
 /// Sum over 32 pairs of signed bytes: |a| * (b with a's sign), so maddubs applies.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_i8_i8(a: __m256i, b: __m256i) -> __m256 {
+pub(super) fn dot_i8_i8(a: __m256i, b: __m256i) -> __m256 {
     dot_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a))
 }
 

@@ -1,12 +1,15 @@
-//! AVX-512 (F, BW, VL) + VNNI dot kernels: 64 values a step, `vpdpbusd` for the byte
-//! products and `vpdpwssd` for the scaled 16-bit sums of the K-quants. Installed by
-//! `x86::upgrade` over the AVX2 set, only for the types where they measured faster;
-//! each tail shorter than one 512-bit step goes to the AVX2 kernel.
+//! AVX-512 (F, BW, VL) + VNNI dot kernels, installed by `x86::upgrade` over the AVX2
+//! set only for the types where they measured faster: 512-bit registers for F16, Q4_K
+//! and Q6_K (`vpdpwssd` fusing the K-quants' scale multiply and accumulate), 256-bit
+//! `vpdpbusd` for the 32-value block formats (where 512-bit versions, two blocks a
+//! step, measured about half as fast as AVX2 because of the extra shuffles). A tail
+//! shorter than one 512-bit step goes to the AVX2 kernel.
 
 use std::arch::x86_64::*;
 
+mod float;
 mod k_quants;
-mod legacy;
+mod vnni256;
 
 /// 64 bytes at the start of `b`.
 #[inline]
@@ -42,13 +45,6 @@ fn join(lo: __m256i, hi: __m256i) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
-/// `a` in the low 8 lanes, `b` in the high 8.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn halves_ps(a: f32, b: f32) -> __m512 {
-    _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(a), _mm512_set1_ps(b))
-}
-
 /// The little-endian f16 at `b[off..off + 2]`, converted by the F16C unit.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
@@ -77,10 +73,12 @@ macro_rules! entries {
 }
 
 entries! {
-    vec_dot_q4_0_q8_0 => legacy::q4_0_q8_0,
-    vec_dot_q4_1_q8_1 => legacy::q4_1_q8_1,
-    vec_dot_q8_0_q8_0 => legacy::q8_0_q8_0,
+    vec_dot_q4_0_q8_0 => vnni256::q4_0_q8_0,
+    vec_dot_q4_1_q8_1 => vnni256::q4_1_q8_1,
+    vec_dot_q5_0_q8_0 => vnni256::q5_0_q8_0,
+    vec_dot_q5_1_q8_1 => vnni256::q5_1_q8_1,
+    vec_dot_q8_0_q8_0 => vnni256::q8_0_q8_0,
     vec_dot_q4_k_q8_k => k_quants::q4_k_q8_k,
     vec_dot_q6_k_q8_k => k_quants::q6_k_q8_k,
-    vec_dot_f16_f16 => legacy::f16_f16,
+    vec_dot_f16_f16 => float::f16_f16,
 }

@@ -150,3 +150,37 @@ fn dot_f32_matches_scalar() {
         );
     }
 }
+
+/// The whole-block scale decoders against the per-group ones in `quant`, on random
+/// scale bytes (every bit pattern matters, not only what a quantizer writes).
+#[test]
+fn packed_scale_decoders_match_quant() {
+    use crate::quant::{q3_k, q4_k};
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..200 {
+        let mut block = [0u8; q3_k::BLOCK_BYTES];
+        for b in block.iter_mut() {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            *b = (s >> 32) as u8;
+        }
+        let packed = &block[..12];
+        let sm = layout::scales_mins(packed);
+        let sm: Vec<u8> = sm.iter().flat_map(|w| w.to_le_bytes()).collect();
+        for g in 0..8 {
+            assert_eq!(
+                (sm[g], sm[8 + g]),
+                q4_k::scale_min(packed, g),
+                "q4_k group {g}"
+            );
+        }
+        let sc = layout::q3k_scales_offset(&block[q3_k::SCALES..q3_k::SCALES + 12]);
+        let sc: Vec<i8> = sc
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .map(|b| b as i8 - 32)
+            .collect();
+        assert_eq!(sc, q3_k::scales(&block), "q3_k scales");
+    }
+}

@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::{hsum, load16, load32, read_f16};
-use crate::cpu::x86::layout::q8k_d;
+use crate::cpu::x86::layout::{q3k_scales_offset, q8k_d};
 use crate::quant::{q2_k, q3_k, q6_k, q8_k};
 
 /// `Σ_g scale_g * dot(q_g, y_g)` into 8 i32 lanes, for the 8 chunks `$q[t]` of 32
@@ -116,9 +116,11 @@ pub(super) fn q3_k_q8_k(w: &[u8], x: &[u8]) -> f32 {
             *qt = _mm256_or_si256(*qt, high);
             hm = _mm256_srli_epi16::<1>(hm);
         }
-        let scales = q3_k::scales(bw);
-        // SAFETY: `[i8; 16]` is 16 readable bytes; loadu has no alignment requirement.
-        let sc = unsafe { _mm_loadu_si128(scales.as_ptr().cast()) };
+        let sc = q3k_scales_offset(&bw[q3_k::SCALES..q3_k::SCALES + 12]);
+        let sc = _mm_sub_epi8(
+            _mm_set_epi32(sc[3] as i32, sc[2] as i32, sc[1] as i32, sc[0] as i32),
+            _mm_set1_epi8(32),
+        );
         let sumi = _mm256_sub_epi32(
             scaled_sum!(&q, &bx[q8_k::QS..q8_k::BSUMS], sc),
             _mm256_slli_epi32::<2>(scaled_bsums(sc, bx)),

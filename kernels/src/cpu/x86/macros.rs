@@ -1,0 +1,15 @@
+//! Helpers that must inline into kernels of any feature set: LLVM does not always
+//! inline a `#[target_feature]` function into a caller with more features, and a
+//! call passes its vectors through memory.
+
+/// For Q4_1/Q5_1 x Q8_1 blocks `$w`, `$x`: an `__m128` with `d_w * d_x` in lane 0 and
+/// `m_w * s_x` in lane 1, the two leading f16 fields of each block widened by one
+/// F16C instruction. Expands inside a function with F16C enabled.
+macro_rules! scale_min_products {
+    ($w:expr, $x:expr) => {{
+        let bits = crate::cpu::x86::layout::read_u32($w, 0) as u64
+            | (crate::cpu::x86::layout::read_u32($x, 0) as u64) << 32;
+        let v = _mm_cvtph_ps(_mm_cvtsi64_si128(bits as i64));
+        _mm_mul_ps(v, _mm_movehl_ps(v, v))
+    }};
+}

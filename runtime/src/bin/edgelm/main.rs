@@ -1,5 +1,6 @@
 //! `edgelm`: run a GGUF model on this device and report its speed and memory.
 
+mod bench;
 mod info;
 mod load;
 mod perplexity;
@@ -26,6 +27,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
     Perplexity(perplexity::PerplexityArgs),
+    /// Prompt processing and generation tokens/s, measured as llama-bench measures them.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -35,6 +38,7 @@ fn main() {
         Command::Run(a) => run::main(a),
         Command::Info(a) => info::main(a),
         Command::Perplexity(a) => perplexity::main(a),
+        Command::Bench(a) => bench::main(a),
     };
     if let Err(e) = result {
         eprintln!("edgelm: error: {}", message(&e));

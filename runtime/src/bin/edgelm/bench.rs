@@ -1,0 +1,142 @@
+//! `edgelm bench`: prompt processing and generation speed measured the way llama-bench
+//! measures them (random token ids, a fresh cache per repetition), so the two tools can
+//! be compared number for number on the same GGUF file.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use edgelm_runtime::kv_cache::KvType;
+use edgelm_runtime::model::LogitsFor;
+use edgelm_runtime::sampler::{argmax, SplitMix64};
+use edgelm_runtime::session::{Session, SessionOptions};
+use edgelm_runtime::Precision;
+use serde_json::json;
+
+use crate::load::{load, thread_pool};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// GGUF model file.
+    #[arg(short, long)]
+    model: PathBuf,
+    /// Prompt tokens processed in one batch (llama-bench -p).
+    #[arg(short = 'p', long, default_value_t = 128)]
+    prompt: usize,
+    /// Tokens generated one at a time (llama-bench -n).
+    #[arg(short = 'n', long, default_value_t = 64)]
+    gen: usize,
+    /// Repetitions of each test (llama-bench -r).
+    #[arg(short, long, default_value_t = 5)]
+    reps: usize,
+    /// Worker threads (default: one per physical core).
+    #[arg(short, long, default_value_t = 0)]
+    threads: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Mean and sample standard deviation.
+fn stats(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
+pub fn main(a: BenchArgs) -> Result<()> {
+    anyhow::ensure!(a.reps > 0, "--reps must be at least 1");
+    let pool = thread_pool(a.threads)?;
+    let threads = pool.current_num_threads();
+    pool.install(|| {
+        let loaded = load(&a.model)?;
+        let model = &loaded.model;
+        let opts = SessionOptions {
+            n_ctx: (a.prompt + a.gen).max(1),
+            kv_type: KvType::F16,
+            precision: Precision::Fast,
+            n_batch: a.prompt.max(1),
+        };
+        let vocab = model.vocab_size() as u64;
+        let mut rng = SplitMix64::new(42);
+        let mut random_ids =
+            |n: usize| -> Vec<u32> { (0..n).map(|_| (rng.next_u64() % vocab) as u32).collect() };
+        let mut session = Session::new(model, &opts)?;
+        // One untimed warm-up of each test, as llama-bench does.
+        let mut pp = Vec::new();
+        let mut tg = Vec::new();
+        for rep in 0..=a.reps {
+            if a.prompt > 0 {
+                session.reset();
+                let ids = random_ids(a.prompt);
+                let t = Instant::now();
+                session.eval(&ids, LogitsFor::Last)?;
+                if rep > 0 {
+                    pp.push(a.prompt as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+            if a.gen > 0 {
+                session.reset();
+                let mut next = random_ids(1)[0];
+                let t = Instant::now();
+                for _ in 0..a.gen {
+                    let logits = session.eval(&[next], LogitsFor::Last)?;
+                    next = argmax(&logits);
+                }
+                if rep > 0 {
+                    tg.push(a.gen as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+        }
+        let rss = edgelm_runtime::metrics::peak_rss_mib();
+        let name = a.model.file_name().map_or_else(
+            || a.model.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let (pp_mean, pp_sd) = stats(&pp);
+        let (tg_mean, tg_sd) = stats(&tg);
+        if a.json {
+            println!(
+                "{}",
+                json!({
+                    "model": name,
+                    "threads": threads,
+                    "kernels": edgelm_kernels::cpu::kernel_set(),
+                    "n_prompt": a.prompt,
+                    "n_gen": a.gen,
+                    "reps": a.reps,
+                    "pp_tok_s": if pp.is_empty() { None } else { Some(pp_mean) },
+                    "pp_tok_s_sd": pp_sd,
+                    "tg_tok_s": if tg.is_empty() { None } else { Some(tg_mean) },
+                    "tg_tok_s_sd": tg_sd,
+                    "load_ms": loaded.load_ms,
+                    "peak_rss_mib": rss,
+                })
+            );
+        } else {
+            println!("| model | threads | test | t/s |");
+            println!("| --- | ---: | --- | ---: |");
+            if !pp.is_empty() {
+                println!(
+                    "| {name} | {threads} | pp{} | {pp_mean:.2} ± {pp_sd:.2} |",
+                    a.prompt
+                );
+            }
+            if !tg.is_empty() {
+                println!(
+                    "| {name} | {threads} | tg{} | {tg_mean:.2} ± {tg_sd:.2} |",
+                    a.gen
+                );
+            }
+            let rss = rss.map_or("n/a".into(), |m| format!("{m:.1} MiB"));
+            println!(
+                "\nkernels {}, load {:.1} ms, peak RSS {rss}",
+                edgelm_kernels::cpu::kernel_set(),
+                loaded.load_ms
+            );
+        }
+        Ok(())
+    })
+}

@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod error;
+mod fxhash;
 pub mod generate;
 pub mod gguf;
 pub mod kv_cache;

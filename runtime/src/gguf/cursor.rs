@@ -71,7 +71,7 @@ impl<'a> Cursor<'a> {
         &self,
         count: u64,
         min_size: u64,
-        what: &str,
+        what: std::fmt::Arguments<'_>,
     ) -> Result<usize, GgufError> {
         let need = count.checked_mul(min_size);
         match need {
@@ -88,7 +88,9 @@ impl<'a> Cursor<'a> {
     pub(crate) fn string(&mut self, what: &str) -> Result<String, GgufError> {
         let start = self.pos;
         let len = self.u64(what)?;
-        let len = self.check_count(len, 1, &format!("{what} length"))?;
+        // format_args!: the label is only formatted if the check fails (this runs once
+        // per vocabulary token).
+        let len = self.check_count(len, 1, format_args!("{what} length"))?;
         let bytes = self.take(len, what)?;
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
@@ -158,7 +160,7 @@ impl<'a> Cursor<'a> {
             return Err(self.error(format!("unknown array element type {ty} at offset {ty_at}")));
         };
         let count = self.u64("array length")?;
-        let n = self.check_count(count, min, &format!("array<{}>", type_id_name(ty)))?;
+        let n = self.check_count(count, min, format_args!("array<{}>", type_id_name(ty)))?;
         Ok(match ty {
             type_id::U8 => MetaArray::U8(self.take(n, "array elements")?.to_vec()),
             type_id::I8 => MetaArray::I8(self.fixed(n, i8::from_le_bytes)?),

@@ -1,7 +1,7 @@
 //! `GgufFile`: maps a GGUF file, parses and validates all of its header up front, and
 //! hands out metadata and zero-copy tensor data.
 
-use std::collections::HashMap;
+use crate::fxhash::{map_with_capacity, FxHashMap};
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -51,9 +51,9 @@ pub struct GgufFile {
     alignment: u64,
     data_offset: u64,
     metadata: Vec<(String, MetaValue)>,
-    meta_index: HashMap<String, usize>,
+    meta_index: FxHashMap<String, usize>,
     tensors: Vec<TensorInfo>,
-    tensor_index: HashMap<String, usize>,
+    tensor_index: FxHashMap<String, usize>,
 }
 
 impl fmt::Debug for GgufFile {
@@ -74,9 +74,9 @@ struct Header {
     alignment: u64,
     data_offset: u64,
     metadata: Vec<(String, MetaValue)>,
-    meta_index: HashMap<String, usize>,
+    meta_index: FxHashMap<String, usize>,
     tensors: Vec<TensorInfo>,
-    tensor_index: HashMap<String, usize>,
+    tensor_index: FxHashMap<String, usize>,
 }
 
 impl GgufFile {
@@ -302,10 +302,10 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
     let n_tensors = c.u64("tensor count")?;
     let n_kv = c.u64("metadata count")?;
     // A key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes.
-    let n_kv = c.check_count(n_kv, 13, "metadata")?;
+    let n_kv = c.check_count(n_kv, 13, format_args!("metadata"))?;
 
     let mut metadata = Vec::with_capacity(n_kv);
-    let mut meta_index = HashMap::with_capacity(n_kv);
+    let mut meta_index = map_with_capacity(n_kv);
     for i in 0..n_kv {
         let key = c
             .string("metadata key")
@@ -336,9 +336,9 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
 
     // A tensor info takes at least 8 (name length) + 4 (n_dims) + 8 (one dim) + 4 (type)
     // + 8 (offset) bytes.
-    let n_tensors = c.check_count(n_tensors, 32, "tensor")?;
+    let n_tensors = c.check_count(n_tensors, 32, format_args!("tensor"))?;
     let mut tensors = Vec::with_capacity(n_tensors);
-    let mut tensor_index = HashMap::with_capacity(n_tensors);
+    let mut tensor_index = map_with_capacity(n_tensors);
     for i in 0..n_tensors {
         let name = c
             .string("tensor name")

@@ -2,7 +2,9 @@
 //! first, leftmost among equal ranks, within each pre-tokenized piece.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use crate::fxhash::{map_with_capacity, FxHashMap};
 
 use super::symbols::Spans;
 use super::vocab::Vocab;
@@ -13,16 +15,16 @@ use super::TokenizerError;
 #[derive(Debug)]
 pub(crate) struct Bpe {
     /// Symbols that are not tokens, numbered from `n_tokens`.
-    extra: HashMap<String, u32>,
+    extra: FxHashMap<String, u32>,
     n_tokens: u32,
     /// (left, right) -> (rank, merged symbol).
-    merges: HashMap<(u32, u32), (u32, u32)>,
+    merges: FxHashMap<(u32, u32), (u32, u32)>,
 }
 
 impl Bpe {
     pub(crate) fn new(vocab: &Vocab, merges: &[String]) -> Result<Bpe, TokenizerError> {
         let n_tokens = vocab.len() as u32;
-        let mut extra: HashMap<String, u32> = HashMap::new();
+        let mut extra: FxHashMap<String, u32> = map_with_capacity(0);
         let mut intern = |s: &str| -> u32 {
             if let Some(id) = vocab.id(s) {
                 return id;
@@ -31,7 +33,7 @@ impl Bpe {
             *extra.entry(s.to_string()).or_insert(next)
         };
         let mut merged_text = String::new();
-        let mut table = HashMap::with_capacity(merges.len());
+        let mut table = map_with_capacity(merges.len());
         for (rank, m) in merges.iter().enumerate() {
             // The separator is the first space after the first character (llama.cpp).
             let split = m

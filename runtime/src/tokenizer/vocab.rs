@@ -1,6 +1,6 @@
 //! Token texts, types and scores, and the text -> id map.
 
-use std::collections::HashMap;
+use crate::fxhash::{map_with_capacity, FxHashMap};
 
 /// `tokenizer.ggml.token_type` values (gguf-py's `TokenType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +38,12 @@ pub(crate) struct Vocab {
     pub tokens: Vec<String>,
     pub types: Vec<TokenType>,
     pub scores: Vec<f32>,
-    pub ids: HashMap<String, u32>,
+    pub ids: FxHashMap<String, u32>,
 }
 
 impl Vocab {
     pub(crate) fn new(mut tokens: Vec<String>, types: Vec<TokenType>, scores: Vec<f32>) -> Vocab {
-        let mut ids = HashMap::with_capacity(tokens.len());
+        let mut ids = map_with_capacity(tokens.len());
         for (i, t) in tokens.iter_mut().enumerate() {
             // An empty token would match everywhere as a special token; llama.cpp renames it.
             if t.is_empty() {

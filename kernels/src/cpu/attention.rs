@@ -1,0 +1,201 @@
+//! Causal attention of the query heads that share one key/value head, over cached
+//! keys and values (grouped-query attention).
+//!
+//! Each cached key and value row is read and converted to f32 once for the whole
+//! group, not once per query head; the dots use the dispatched f32 kernel.
+
+use half::slice::HalfFloatSliceExt;
+use half::{f16, slice::HalfBitsSliceExt};
+
+use super::dispatch::kernels;
+use super::ops::softmax;
+
+/// One layer's cached keys or values: positions of `stride` elements each.
+#[derive(Clone, Copy, Debug)]
+pub enum KvRows<'a> {
+    /// f16 bit patterns.
+    F16(&'a [u16]),
+    F32(&'a [f32]),
+}
+
+impl<'a> KvRows<'a> {
+    /// Elements `at..at + buf.len()` as f32: borrowed for f32, converted into `buf`
+    /// for f16.
+    #[inline]
+    fn load<'b>(self, at: usize, buf: &'b mut [f32]) -> &'b [f32]
+    where
+        'a: 'b,
+    {
+        let n = buf.len();
+        match self {
+            KvRows::F32(v) => &v[at..at + n],
+            KvRows::F16(v) => {
+                let h: &[f16] = v[at..at + n].reinterpret_cast();
+                h.convert_to_f32_slice(buf);
+                buf
+            }
+        }
+    }
+}
+
+/// Where one key/value head lives in the cache and how far to look.
+#[derive(Clone, Copy, Debug)]
+pub struct KvHead {
+    /// Elements per cached position (all heads).
+    pub stride: usize,
+    /// This head's first element within a position.
+    pub offset: usize,
+    pub head_dim: usize,
+    /// Positions `0..span` are attended to.
+    pub span: usize,
+}
+
+/// Scratch elements [`attend_group`] needs for `group` query heads.
+pub fn attend_scratch_len(group: usize, head: &KvHead) -> usize {
+    group * head.span + head.head_dim
+}
+
+/// `out[h] = softmax(scale * K q[h]) V` for each of the `group` query heads in `q`
+/// (`group * head_dim` values, head after head), over positions `0..head.span`.
+///
+/// # Panics
+/// If `q` or `out` is not `group * head_dim` long, `scratch` is shorter than
+/// [`attend_scratch_len`], or the cache holds fewer than `span` positions.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_group(
+    q: &[f32],
+    group: usize,
+    keys: KvRows,
+    values: KvRows,
+    head: &KvHead,
+    scale: f32,
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    let KvHead {
+        stride,
+        offset,
+        head_dim: hd,
+        span,
+    } = *head;
+    assert_eq!(q.len(), group * hd, "attend_group: query length");
+    assert_eq!(out.len(), group * hd, "attend_group: output length");
+    let (scores, rest) = scratch.split_at_mut(group * span);
+    let row = &mut rest[..hd];
+    let dot = kernels().dot_f32;
+
+    for s in 0..span {
+        let k = keys.load(s * stride + offset, row);
+        for (h, qh) in q.chunks_exact(hd).enumerate() {
+            scores[h * span + s] = dot(qh, k) * scale;
+        }
+    }
+    for p in scores.chunks_exact_mut(span) {
+        softmax(p);
+    }
+    out.fill(0.0);
+    for s in 0..span {
+        let v = values.load(s * stride + offset, row);
+        for (h, oh) in out.chunks_exact_mut(hd).enumerate() {
+            let p = scores[h * span + s];
+            for (o, &x) in oh.iter_mut().zip(v) {
+                *o += p * x;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::float::{f16_to_f32, f32_to_f16};
+
+    /// Straightforward f64 attention of one head over f32 rows.
+    fn reference(q: &[f32], k: &[Vec<f32>], v: &[Vec<f32>], scale: f64) -> Vec<f64> {
+        let s: Vec<f64> = k
+            .iter()
+            .map(|kr| {
+                kr.iter()
+                    .zip(q)
+                    .map(|(&a, &b)| a as f64 * b as f64)
+                    .sum::<f64>()
+                    * scale
+            })
+            .collect();
+        let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let mut o = vec![0f64; q.len()];
+        for (p, vr) in e.iter().zip(v) {
+            for (oo, &x) in o.iter_mut().zip(vr) {
+                *oo += p / z * x as f64;
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn grouped_heads_match_per_head_reference() {
+        let (hd, n_kv, group, span) = (8usize, 2usize, 3usize, 11usize);
+        let stride = n_kv * hd;
+        let val = |i: usize| ((i * 7919 % 113) as f32 / 56.0 - 1.0) * 1.5;
+        let kf: Vec<f32> = (0..span * stride).map(val).collect();
+        let vf: Vec<f32> = (0..span * stride).map(|i| val(i + 5)).collect();
+        let kh: Vec<u16> = kf.iter().map(|&x| f32_to_f16(x)).collect();
+        let vh: Vec<u16> = vf.iter().map(|&x| f32_to_f16(x)).collect();
+        let q: Vec<f32> = (0..group * hd).map(|i| val(i + 11)).collect();
+        let scale = 1.0 / (hd as f32).sqrt();
+        for g in 0..n_kv {
+            let head = KvHead {
+                stride,
+                offset: g * hd,
+                head_dim: hd,
+                span,
+            };
+            let mut scratch = vec![0f32; attend_scratch_len(group, &head)];
+            for (f16_cache, tol) in [(false, 1e-5), (true, 1e-5)] {
+                let (keys, values, kr, vr): (KvRows, KvRows, Vec<Vec<f32>>, Vec<Vec<f32>>) =
+                    if f16_cache {
+                        let rows = |h: &[u16]| {
+                            (0..span)
+                                .map(|s| {
+                                    h[s * stride + g * hd..][..hd]
+                                        .iter()
+                                        .map(|&b| f16_to_f32(b))
+                                        .collect()
+                                })
+                                .collect()
+                        };
+                        (KvRows::F16(&kh), KvRows::F16(&vh), rows(&kh), rows(&vh))
+                    } else {
+                        let rows = |f: &[f32]| {
+                            (0..span)
+                                .map(|s| f[s * stride + g * hd..][..hd].to_vec())
+                                .collect()
+                        };
+                        (KvRows::F32(&kf), KvRows::F32(&vf), rows(&kf), rows(&vf))
+                    };
+                let mut out = vec![0f32; group * hd];
+                attend_group(
+                    &q,
+                    group,
+                    keys,
+                    values,
+                    &head,
+                    scale,
+                    &mut scratch,
+                    &mut out,
+                );
+                for h in 0..group {
+                    let want = reference(&q[h * hd..(h + 1) * hd], &kr, &vr, scale as f64);
+                    for (got, want) in out[h * hd..(h + 1) * hd].iter().zip(&want) {
+                        assert!(
+                            (*got as f64 - want).abs() < tol,
+                            "head {g}/{h} f16={f16_cache}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

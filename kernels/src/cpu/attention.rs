@@ -2,12 +2,15 @@
 //! keys and values (grouped-query attention).
 //!
 //! Each cached key and value row is read and converted to f32 once for the whole
-//! group, not once per query head; the dots use the dispatched f32 kernel.
+//! group, not once per query head. Scores are computed for `LANES` positions at
+//! once, each lane summing its dot product in plain sequential order: that
+//! vectorizes without reordering any sum, so the results are exactly those of the
+//! textbook loop (activations are requantized to 8 bits at every product, where a
+//! tiny difference can flip a near-tie in greedy output).
 
 use half::slice::HalfFloatSliceExt;
 use half::{f16, slice::HalfBitsSliceExt};
 
-use super::dispatch::kernels;
 use super::ops::softmax;
 
 /// One layer's cached keys or values: positions of `stride` elements each.
@@ -50,9 +53,12 @@ pub struct KvHead {
     pub span: usize,
 }
 
+/// Positions whose scores are computed together, one per vector lane.
+const LANES: usize = 8;
+
 /// Scratch elements [`attend_group`] needs for `group` query heads.
 pub fn attend_scratch_len(group: usize, head: &KvHead) -> usize {
-    group * head.span + head.head_dim
+    group * head.span + (LANES + 1) * head.head_dim
 }
 
 /// `out[h] = softmax(scale * K q[h]) V` for each of the `group` query heads in `q`
@@ -81,13 +87,34 @@ pub fn attend_group(
     assert_eq!(q.len(), group * hd, "attend_group: query length");
     assert_eq!(out.len(), group * hd, "attend_group: output length");
     let (scores, rest) = scratch.split_at_mut(group * span);
-    let row = &mut rest[..hd];
-    let dot = kernels().dot_f32;
+    let (row, rest) = rest.split_at_mut(hd);
+    // Keys of `LANES` positions, transposed: `tile[d * LANES + l]`.
+    let tile = &mut rest[..hd * LANES];
 
-    for s in 0..span {
-        let k = keys.load(s * stride + offset, row);
+    for s0 in (0..span).step_by(LANES) {
+        let m = LANES.min(span - s0);
+        for l in 0..LANES {
+            if l < m {
+                let k = keys.load((s0 + l) * stride + offset, row);
+                for (d, &v) in k.iter().enumerate() {
+                    tile[d * LANES + l] = v;
+                }
+            } else {
+                for d in 0..hd {
+                    tile[d * LANES + l] = 0.0;
+                }
+            }
+        }
         for (h, qh) in q.chunks_exact(hd).enumerate() {
-            scores[h * span + s] = dot(qh, k) * scale;
+            let mut acc = [0f32; LANES];
+            for (t, &qd) in tile.chunks_exact(LANES).zip(qh) {
+                for (a, &k) in acc.iter_mut().zip(t) {
+                    *a += k * qd;
+                }
+            }
+            for (sc, a) in scores[h * span + s0..][..m].iter_mut().zip(acc) {
+                *sc = a * scale;
+            }
         }
     }
     for p in scores.chunks_exact_mut(span) {
@@ -187,7 +214,8 @@ mod tests {
                     &mut out,
                 );
                 for h in 0..group {
-                    let want = reference(&q[h * hd..(h + 1) * hd], &kr, &vr, scale as f64);
+                    let qh = &q[h * hd..(h + 1) * hd];
+                    let want = reference(qh, &kr, &vr, scale as f64);
                     for (got, want) in out[h * hd..(h + 1) * hd].iter().zip(&want) {
                         assert!(
                             (*got as f64 - want).abs() < tol,
@@ -195,6 +223,56 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Bit for bit the per-head textbook loop (sequential f32 sums), for spans that
+    /// end inside, at and past a lane tile.
+    #[test]
+    fn equals_the_sequential_loop_exactly() {
+        let (hd, group) = (16usize, 2usize);
+        let val = |i: usize| ((i * 2654435761 % 1009) as f32 / 504.0 - 1.0) * 3.0;
+        let q: Vec<f32> = (0..group * hd).map(|i| val(i + 3)).collect();
+        let kh: Vec<u16> = (0..40 * hd).map(|i| f32_to_f16(val(i + 1000))).collect();
+        let vh: Vec<u16> = (0..40 * hd).map(|i| f32_to_f16(val(i + 7000))).collect();
+        for span in [1usize, 7, 8, 9, 33] {
+            let head = KvHead {
+                stride: hd,
+                offset: 0,
+                head_dim: hd,
+                span,
+            };
+            let mut scratch = vec![f32::NAN; attend_scratch_len(group, &head)];
+            let mut out = vec![0f32; group * hd];
+            let (keys, values) = (KvRows::F16(&kh), KvRows::F16(&vh));
+            attend_group(&q, group, keys, values, &head, 0.25, &mut scratch, &mut out);
+            for h in 0..group {
+                let qh = &q[h * hd..(h + 1) * hd];
+                let mut p: Vec<f32> = (0..span)
+                    .map(|s| {
+                        let k = &kh[s * hd..(s + 1) * hd];
+                        let mut acc = 0f32;
+                        for (&kb, &qv) in k.iter().zip(qh) {
+                            acc += f16_to_f32(kb) * qv;
+                        }
+                        acc * 0.25
+                    })
+                    .collect();
+                softmax(&mut p);
+                let mut want = vec![0f32; hd];
+                for (s, &ps) in p.iter().enumerate() {
+                    for (o, &vb) in want.iter_mut().zip(&vh[s * hd..(s + 1) * hd]) {
+                        *o += ps * f16_to_f32(vb);
+                    }
+                }
+                let got = &out[h * hd..(h + 1) * hd];
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "span {span} head {h}: {got:?} vs {want:?}"
+                );
             }
         }
     }

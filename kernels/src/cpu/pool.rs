@@ -76,7 +76,7 @@ impl Shared {
                 return Some(g);
             }
             spins = spins.wrapping_add(1);
-            if spins % 64 != 0 {
+            if !spins.is_multiple_of(64) {
                 std::hint::spin_loop();
                 continue;
             }
@@ -113,6 +113,9 @@ impl Shared {
         }
     }
 }
+
+/// What [`ThreadPool::for_each_chunk`] calls: `(chunk index, chunk, thread's scratch)`.
+pub type ChunkFn<'f, T, S> = dyn Fn(usize, &mut [T], &mut [S]) + Sync + 'f;
 
 /// A fixed set of threads that run jobs together; see the module documentation.
 pub struct ThreadPool {
@@ -246,7 +249,7 @@ impl ThreadPool {
         data: &mut [T],
         chunk: usize,
         scratch: &mut [S],
-        f: &(dyn Fn(usize, &mut [T], &mut [S]) + Sync),
+        f: &ChunkFn<'_, T, S>,
     ) {
         if data.is_empty() {
             return;

@@ -4,8 +4,8 @@
 //! precise reference mode. Memory is allocated zeroed, so pages the context never
 //! reaches are never touched and do not count toward resident memory.
 
-use edgelm_kernels::quant::float::f16_to_f32;
 use half::f16;
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KvType {
@@ -39,9 +39,9 @@ impl Store {
     fn write(&mut self, at: usize, src: &[f32]) {
         match self {
             Store::F16(v) => {
-                for (d, &s) in v[at..at + src.len()].iter_mut().zip(src) {
-                    *d = f16::from_f32(s).to_bits();
-                }
+                // Converted with F16C where the CPU has it; round to nearest even.
+                let dst: &mut [f16] = v[at..at + src.len()].reinterpret_cast_mut();
+                dst.convert_from_f32_slice(src);
             }
             Store::F32(v) => v[at..at + src.len()].copy_from_slice(src),
         }
@@ -49,44 +49,7 @@ impl Store {
 }
 
 /// A read-only view of one layer's keys or values.
-#[derive(Clone, Copy)]
-pub enum Rows<'a> {
-    F16(&'a [u16]),
-    F32(&'a [f32]),
-}
-
-impl Rows<'_> {
-    /// `dot(q, row[at .. at + q.len()])`.
-    #[inline]
-    pub fn dot(&self, at: usize, q: &[f32]) -> f32 {
-        match self {
-            Rows::F16(v) => v[at..at + q.len()]
-                .iter()
-                .zip(q)
-                .map(|(&k, &q)| f16_to_f32(k) * q)
-                .sum(),
-            Rows::F32(v) => v[at..at + q.len()].iter().zip(q).map(|(k, q)| k * q).sum(),
-        }
-    }
-
-    /// `out += p * row[at .. at + out.len()]`.
-    #[inline]
-    pub fn axpy(&self, at: usize, p: f32, out: &mut [f32]) {
-        let n = out.len();
-        match self {
-            Rows::F16(v) => {
-                for (o, &x) in out.iter_mut().zip(&v[at..at + n]) {
-                    *o += p * f16_to_f32(x);
-                }
-            }
-            Rows::F32(v) => {
-                for (o, &x) in out.iter_mut().zip(&v[at..at + n]) {
-                    *o += p * x;
-                }
-            }
-        }
-    }
-}
+pub use edgelm_kernels::cpu::attention::KvRows as Rows;
 
 pub struct KvCache {
     ty: KvType,
@@ -158,11 +121,19 @@ mod tests {
     fn f16_cache_round_trips_within_half_precision() {
         let mut c = KvCache::new(KvType::F16, 2, 4, 3);
         c.write(1, 2, &[1.0, -0.5, 3.25], &[0.1, 0.2, 0.3]);
-        let q = [1.0, 1.0, 1.0];
-        assert_eq!(c.keys(1).dot(2 * 3, &q), 3.75);
-        let mut out = [0.0; 3];
-        c.values(1).axpy(2 * 3, 2.0, &mut out);
-        assert!((out[1] - 0.4).abs() < 1e-3);
+        let Rows::F16(k) = c.keys(1) else {
+            panic!("an f16 cache gives f16 rows")
+        };
+        let Rows::F16(v) = c.values(1) else {
+            panic!("an f16 cache gives f16 rows")
+        };
+        let k: Vec<f32> = k[6..9]
+            .iter()
+            .map(|&b| f16::from_bits(b).to_f32())
+            .collect();
+        assert_eq!(k, [1.0, -0.5, 3.25]);
+        assert!((f16::from_bits(v[7]).to_f32() - 0.2).abs() < 1e-3);
+        assert!(matches!(c.keys(0), Rows::F16(z) if z.iter().all(|&b| b == 0)));
         assert_eq!(c.bytes(), 2 * 2 * 4 * 3 * 2);
     }
 }

@@ -1,10 +1,11 @@
-//! A generation session: the model, its KV cache and the current position.
+//! A generation session: the model, its KV cache, the current position, and the
+//! worker threads and buffers its forward passes reuse.
 
-use edgelm_kernels::cpu::Precision;
+use edgelm_kernels::cpu::{Precision, ThreadPool};
 
 use crate::error::{Error, Result};
 use crate::kv_cache::{KvCache, KvType};
-use crate::model::{LogitsFor, Model};
+use crate::model::{LogitsFor, Model, Scratch};
 
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
@@ -33,9 +34,14 @@ pub struct Session<'m> {
     pos: usize,
     precision: Precision,
     n_batch: usize,
+    pool: ThreadPool,
+    scratch: Scratch,
 }
 
 impl<'m> Session<'m> {
+    /// A session whose forward passes run on as many threads as the current rayon
+    /// pool has (so `pool.install(|| Session::new(..))` sets the thread count; the
+    /// global pool has one per logical CPU). Results do not depend on it.
     pub fn new(model: &'m Model, opts: &SessionOptions) -> Result<Session<'m>> {
         let c = &model.config;
         let n_ctx = match opts.n_ctx {
@@ -48,13 +54,23 @@ impl<'m> Session<'m> {
             }
             n => n,
         };
+        let threads = rayon::current_num_threads();
+        let pool = ThreadPool::new(threads)
+            .map_err(|e| Error::Invalid(format!("cannot start {threads} worker threads: {e}")))?;
         Ok(Session {
             model,
             kv: KvCache::new(opts.kv_type, c.n_layer, n_ctx, c.kv_dim()),
             pos: 0,
             precision: opts.precision,
             n_batch: opts.n_batch.max(1),
+            pool,
+            scratch: Scratch::default(),
         })
+    }
+
+    /// Threads each forward pass runs on.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
     }
 
     pub fn model(&self) -> &'m Model {
@@ -110,13 +126,22 @@ impl<'m> Session<'m> {
         }
         let mut out = Vec::new();
         for batch in tokens.chunks(self.n_batch) {
-            let logits =
-                self.model
-                    .forward(batch, self.pos, &mut self.kv, self.precision, logits_for);
+            let logits = self.model.forward(
+                batch,
+                self.pos,
+                &mut self.kv,
+                self.precision,
+                logits_for,
+                &self.pool,
+                &mut self.scratch,
+            );
             self.pos += batch.len();
             match logits_for {
-                LogitsFor::All => out.extend_from_slice(&logits),
-                LogitsFor::Last => out = logits,
+                LogitsFor::All => out.extend_from_slice(logits),
+                LogitsFor::Last => {
+                    out.clear();
+                    out.extend_from_slice(logits);
+                }
             }
         }
         Ok(out)

@@ -1,9 +1,12 @@
 //! `cpu::matmul` for every weight type against an f64 reference computed from the
 //! dequantized weights and (for `Fast`) the dequantized quantized activations;
-//! `Fast` close to `Precise`; identical results for 1, 2 and 5 threads; awkward
-//! shapes (1 row, rows not a multiple of the chunk, n = 1 and n = 7).
+//! `Fast` close to `Precise`; identical results for 1, 2 and 5 rayon threads and for
+//! 1, 2, 3 and 5 threads of a `ThreadPool`, alone or fused in `matmul_batch`; awkward
+//! shapes (1 row, rows not a multiple of the chunk, n = 1, 7 and more than a tile).
 
-use edgelm_kernels::cpu::{has_vec_dot, matmul, vec_dot_type, Precision, Weights};
+use edgelm_kernels::cpu::{
+    has_vec_dot, matmul, matmul_batch, matmul_in, vec_dot_type, Precision, ThreadPool, Weights,
+};
 use edgelm_kernels::quant::{
     dequantize_row, float::f32_to_f16, q2_k, q3_k, q6_k, quantize_row, GgmlType,
 };
@@ -117,6 +120,16 @@ fn run(threads: usize, w: &Weights, x: &[f32], n: usize, p: Precision) -> Vec<f3
     out
 }
 
+fn run_pool(pool: &ThreadPool, w: &Weights, x: &[f32], n: usize, p: Precision) -> Vec<f32> {
+    let mut out = vec![f32::NAN; n * w.rows];
+    matmul_in(pool, w, x, n, &mut out, p);
+    out
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 /// Relative tolerance of Fast against Precise, from the activation format.
 fn fast_vs_precise_tol(ty: GgmlType) -> f64 {
     match vec_dot_type(ty) {
@@ -155,7 +168,11 @@ fn matmul_all_types_against_f64_reference() {
         (67, 256, 7),
         (300, 256, 2),
     ];
-    let small_blocks = [(13, 96, 3), (65, 32, 1)];
+    let small_blocks = [(13, 96, 3), (65, 32, 1), (200, 64, 19)];
+    let pools: Vec<ThreadPool> = [1, 2, 3, 5]
+        .into_iter()
+        .map(|t| ThreadPool::new(t).unwrap())
+        .collect();
     for ty in GgmlType::ALL {
         let extra: &[(usize, usize, usize)] = if ty.block_size() <= 32 {
             &small_blocks
@@ -176,13 +193,19 @@ fn matmul_all_types_against_f64_reference() {
             for threads in [2, 5] {
                 for (p, want) in [(Precision::Fast, &fast), (Precision::Precise, &precise)] {
                     let got = run(threads, &w, &x, n, p);
-                    let same = got
-                        .iter()
-                        .zip(want.iter())
-                        .all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(
-                        same,
+                        same_bits(&got, want),
                         "{ty} {rows}x{cols} n={n} {p:?}: {threads} threads differ from 1"
+                    );
+                }
+            }
+            for pool in &pools {
+                for (p, want) in [(Precision::Fast, &fast), (Precision::Precise, &precise)] {
+                    let got = run_pool(pool, &w, &x, n, p);
+                    assert!(
+                        same_bits(&got, want),
+                        "{ty} {rows}x{cols} n={n} {p:?}: pool of {} differs from rayon",
+                        pool.threads()
                     );
                 }
             }
@@ -206,6 +229,63 @@ fn matmul_all_types_against_f64_reference() {
                     assert!(
                         (f - p).abs() <= fast_vs_precise_tol(ty) * scale + tiny,
                         "{ty} {rows}x{cols} n={n} t={t} r={r}: fast {f} precise {p} scale {scale}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Products of mixed types (different activation formats, one without an integer
+/// kernel on some CPUs) fused in one `matmul_batch` give what each gives alone.
+#[test]
+fn fused_products_equal_separate_ones() {
+    let mut rng = Rng(0xba7c4);
+    let cols = 256;
+    let types = [
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4_1,
+        GgmlType::Q6_K,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+    ];
+    let rows = [40, 7, 129, 33, 16, 1];
+    let data: Vec<Vec<u8>> = types
+        .iter()
+        .zip(rows)
+        .map(|(&ty, r)| make_weights(&mut rng, ty, r, cols))
+        .collect();
+    let ws: Vec<Weights> = types
+        .iter()
+        .zip(rows)
+        .zip(&data)
+        .map(|((&ty, rows), d)| Weights {
+            ty,
+            rows,
+            cols,
+            data: d,
+        })
+        .collect();
+    for n in [1, 3, 17] {
+        let x: Vec<f32> = (0..n * cols).map(|_| rng.f32()).collect();
+        for p in [Precision::Fast, Precision::Precise] {
+            let want: Vec<Vec<f32>> = ws.iter().map(|w| run(1, w, &x, n, p)).collect();
+            for threads in [1, 2, 3] {
+                let pool = ThreadPool::new(threads).unwrap();
+                let mut outs: Vec<Vec<f32>> =
+                    ws.iter().map(|w| vec![f32::NAN; n * w.rows]).collect();
+                let mut products: Vec<(Weights, &mut [f32])> = ws
+                    .iter()
+                    .copied()
+                    .zip(outs.iter_mut().map(|o| &mut o[..]))
+                    .collect();
+                matmul_batch(&pool, &x, n, &mut products, p);
+                for (i, (got, want)) in outs.iter().zip(&want).enumerate() {
+                    assert!(
+                        same_bits(got, want),
+                        "product {i} ({}) n={n} {p:?} {threads} threads",
+                        types[i]
                     );
                 }
             }

@@ -1,121 +1,312 @@
 //! The matrix product driver: quantizes activations once, splits the weight rows
-//! into chunks over the current rayon pool and reuses each row for every token.
+//! into chunks over the threads and, for several tokens, reuses each chunk of
+//! weight rows (kept in L1) for a tile of tokens at a time.
+//!
+//! Every output element is one call of the same dot kernel on the same bytes,
+//! whatever the chunking, so results do not depend on the number of threads.
 
 use rayon::prelude::*;
 
 use super::dispatch::{kernels, DotF32Fn, VecDotFn};
+use super::pool::{SendPtr, ThreadPool};
 use super::{vec_dot_type, Precision, Weights};
-use crate::quant::{dequantize_row, quantize_row};
+use crate::quant::{dequantize_row, quantize_row, GgmlType};
+
+/// Tokens dotted with one weight row while it is hot (the tile's quantized
+/// activations, ≤ 8 × 1.7 KiB for 1536 columns, stay in L1 next to the rows).
+const TOKEN_TILE: usize = 8;
+
+/// Products fused into one pass over the threads by [`matmul_batch`].
+const MAX_FUSED: usize = 4;
 
 /// `out[t * rows + r] = dot(row r of w, x[t * cols..(t + 1) * cols])` for `t` in
 /// `0..n`.
 ///
 /// Runs on the current rayon pool (set the thread count with `pool.install`).
-/// Results do not depend on the number of threads.
+/// Results do not depend on the number of threads, and equal [`matmul_in`]'s.
 ///
 /// # Panics
 /// If the shapes disagree: `w.data.len() != w.rows * w.ty.row_bytes(w.cols)`,
 /// `x.len() != n * w.cols` or `out.len() != n * w.rows`. Callers validate shapes
 /// (e.g. when loading a model) before calling.
 pub fn matmul(w: &Weights, x: &[f32], n: usize, out: &mut [f32], precision: Precision) {
-    let row_bytes = w.ty.row_bytes(w.cols).unwrap_or_else(|| {
-        panic!(
-            "matmul: {} columns is not a whole number of {} blocks",
-            w.cols, w.ty
-        )
-    });
-    assert_eq!(w.data.len(), w.rows * row_bytes, "matmul: weight bytes");
-    assert_eq!(x.len(), n * w.cols, "matmul: activation length");
-    assert_eq!(out.len(), n * w.rows, "matmul: output length");
-    if out.is_empty() {
-        return;
-    }
-    if w.cols == 0 {
-        out.fill(0.0);
-        return;
-    }
-    let k = kernels();
-    match (precision, k.vec_dot(w.ty)) {
-        (Precision::Fast, Some(dot)) => fast(w, row_bytes, x, n, out, dot),
-        _ => precise(w, row_bytes, x, n, out, k.dot_f32),
+    let mut qx = Vec::new();
+    run_batch(Exec::Rayon, x, n, &mut [(*w, out)], precision, &mut qx);
+}
+
+/// [`matmul`] on the threads of `pool`.
+///
+/// # Panics
+/// As [`matmul`].
+pub fn matmul_in(
+    pool: &ThreadPool,
+    w: &Weights,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+    precision: Precision,
+) {
+    matmul_batch(pool, x, n, &mut [(*w, out)], precision);
+}
+
+/// Several products of the same activations (`x`: `n` rows of the common column
+/// count), e.g. the query, key and value projections: the activations are quantized
+/// once and all products share one pass over the threads. Each `(w, out)` gets what
+/// [`matmul`] would write.
+///
+/// # Panics
+/// As [`matmul`] for each product.
+pub fn matmul_batch(
+    pool: &ThreadPool,
+    x: &[f32],
+    n: usize,
+    products: &mut [(Weights<'_>, &mut [f32])],
+    precision: Precision,
+) {
+    match pool.scratch.try_lock() {
+        Ok(mut qx) => run_batch(Exec::Pool(pool), x, n, products, precision, &mut qx),
+        // Another call is using the pool (it will run this one serially anyway).
+        Err(_) => run_batch(Exec::Pool(pool), x, n, products, precision, &mut Vec::new()),
     }
 }
 
-/// Rows per parallel task: enough tasks to balance the pool, few enough that the
-/// scheduling overhead stays small next to the dots.
-fn chunk_rows(rows: usize) -> usize {
-    rows.div_ceil(4 * rayon::current_num_threads())
-        .clamp(16, 64)
+/// Where the chunks run.
+#[derive(Clone, Copy)]
+enum Exec<'p> {
+    Rayon,
+    Pool(&'p ThreadPool),
 }
 
-/// Runs `row(r, results)` for every weight row, where `results[t]` receives the
-/// value for token `t`, and lays the results out as `out[t * rows + r]`.
-fn for_each_row<S, I, F>(rows: usize, n: usize, out: &mut [f32], init: I, row: F)
-where
-    I: Fn() -> S + Sync + Send,
-    F: Fn(&mut S, usize, &mut [f32]) + Sync + Send,
-{
-    let chunk = chunk_rows(rows);
-    let run = |dst: &mut [f32]| {
-        dst.par_chunks_mut(chunk * n)
-            .enumerate()
-            .for_each_init(&init, |state, (c, block)| {
-                for (i, res) in block.chunks_exact_mut(n).enumerate() {
-                    row(state, c * chunk + i, res);
+impl Exec<'_> {
+    fn threads(self) -> usize {
+        match self {
+            Exec::Rayon => rayon::current_num_threads(),
+            Exec::Pool(p) => p.threads(),
+        }
+    }
+
+    /// `f(state, item)` for every item in `0..items`; `state` is made per thread,
+    /// lazily, by `init`.
+    fn for_each<S, I, F>(self, items: usize, init: I, f: F)
+    where
+        I: Fn() -> S + Sync,
+        F: Fn(&mut S, usize) + Sync,
+    {
+        match self {
+            Exec::Rayon => (0..items)
+                .into_par_iter()
+                .for_each_init(&init, |s, i| f(s, i)),
+            Exec::Pool(p) => {
+                if items == 0 {
+                    return;
                 }
-            });
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                let run = || {
+                    let mut state = None;
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= items {
+                            break;
+                        }
+                        f(state.get_or_insert_with(&init), i);
+                    }
+                };
+                if items == 1 {
+                    run();
+                } else {
+                    p.run(&|_| run());
+                }
+            }
+        }
+    }
+}
+
+/// One product of a batch, with the raw output it writes.
+#[derive(Clone, Copy)]
+struct Task<'a> {
+    w: Weights<'a>,
+    row_bytes: usize,
+    out: SendPtr<f32>,
+    /// Fast path: the dot kernel and where its quantized activations start in the
+    /// scratch buffer, with their row length. `None`: dequantize and dot in f32.
+    fast: Option<(VecDotFn, usize, usize)>,
+    /// Index of this task's first chunk among all chunks of the batch.
+    first_chunk: usize,
+    chunk_rows: usize,
+}
+
+fn run_batch(
+    exec: Exec,
+    x: &[f32],
+    n: usize,
+    products: &mut [(Weights<'_>, &mut [f32])],
+    precision: Precision,
+    qx: &mut Vec<u8>,
+) {
+    let Some(cols) = products.first().map(|(w, _)| w.cols) else {
+        return;
     };
-    if n == 1 {
-        run(out);
-    } else {
-        // Token-major output but row-major work: compute [r][t], then transpose.
-        let mut tmp = vec![0f32; rows * n];
-        run(&mut tmp);
-        out.par_chunks_mut(rows).enumerate().for_each(|(t, o)| {
-            for (r, v) in o.iter_mut().enumerate() {
-                *v = tmp[r * n + t];
+    assert_eq!(x.len(), n * cols, "matmul: activation length");
+    let k = kernels();
+    for group in products.chunks_mut(MAX_FUSED) {
+        // The activation formats this group needs: (type, offset in `qx`, row bytes).
+        let mut formats: [(GgmlType, usize, usize); MAX_FUSED] = [(GgmlType::F32, 0, 0); MAX_FUSED];
+        let mut n_formats = 0;
+        let mut tasks: [Option<Task>; MAX_FUSED] = [None; MAX_FUSED];
+        let mut chunks = 0;
+        let threads = exec.threads();
+        for ((w, out), task) in group.iter_mut().zip(tasks.iter_mut()) {
+            let row_bytes = w.ty.row_bytes(w.cols).unwrap_or_else(|| {
+                panic!(
+                    "matmul: {} columns is not a whole number of {} blocks",
+                    w.cols, w.ty
+                )
+            });
+            assert_eq!(w.cols, cols, "matmul: products of one batch share columns");
+            assert_eq!(w.data.len(), w.rows * row_bytes, "matmul: weight bytes");
+            assert_eq!(out.len(), n * w.rows, "matmul: output length");
+            if out.is_empty() {
+                continue;
+            }
+            if cols == 0 {
+                out.fill(0.0);
+                continue;
+            }
+            let fast = match (precision, k.vec_dot(w.ty)) {
+                (Precision::Fast, Some(dot)) => {
+                    let vt = vec_dot_type(w.ty);
+                    let q_bytes = vt
+                        .row_bytes(cols)
+                        .expect("vec_dot types have blocks no larger than their weight types");
+                    let at = match formats[..n_formats].iter().find(|f| f.0 == vt) {
+                        Some(f) => f.1,
+                        None => {
+                            let at = formats[..n_formats].iter().map(|f| n * f.2).sum();
+                            formats[n_formats] = (vt, at, q_bytes);
+                            n_formats += 1;
+                            quantize(exec, vt, x, cols, n, q_bytes, at, qx);
+                            at
+                        }
+                    };
+                    Some((dot, at, q_bytes))
+                }
+                _ => None,
+            };
+            // Enough chunks to balance the threads, each big enough that taking one
+            // costs little next to its dots.
+            let chunk_rows = (w.rows / (8 * threads)).clamp(8, 64);
+            *task = Some(Task {
+                w: *w,
+                row_bytes,
+                out: SendPtr(out.as_mut_ptr()),
+                fast,
+                first_chunk: chunks,
+                chunk_rows,
+            });
+            chunks += w.rows.div_ceil(chunk_rows);
+        }
+        let qx = &qx[..];
+        let dot_f32 = k.dot_f32;
+        exec.for_each(chunks, Vec::new, |buf, c| {
+            let t = tasks
+                .iter()
+                .flatten()
+                .rev()
+                .find(|t| t.first_chunk <= c)
+                .expect("chunk 0 belongs to the first task");
+            let r0 = (c - t.first_chunk) * t.chunk_rows;
+            let r1 = (r0 + t.chunk_rows).min(t.w.rows);
+            match t.fast {
+                Some((dot, at, q_bytes)) => {
+                    fast_chunk(t, r0..r1, n, &qx[at..at + n * q_bytes], q_bytes, dot)
+                }
+                None => precise_chunk(t, r0..r1, x, n, buf, dot_f32),
             }
         });
     }
 }
 
-fn fast(w: &Weights, row_bytes: usize, x: &[f32], n: usize, out: &mut [f32], dot: VecDotFn) {
-    let vt = vec_dot_type(w.ty);
-    let q_bytes = vt
-        .row_bytes(w.cols)
-        .expect("vec_dot types have blocks no larger than their weight types");
-    let mut qx = vec![0u8; n * q_bytes];
-    qx.par_chunks_mut(q_bytes)
-        .zip(x.par_chunks(w.cols))
-        .for_each(|(q, xr)| {
-            quantize_row(vt, xr, q).expect("every vec_dot type has a quantizer");
-        });
-    for_each_row(
-        w.rows,
-        n,
-        out,
-        || (),
-        |_, r, res| {
-            let wr = &w.data[r * row_bytes..(r + 1) * row_bytes];
-            for (v, xq) in res.iter_mut().zip(qx.chunks_exact(q_bytes)) {
-                *v = dot(wr, xq);
-            }
-        },
-    );
+/// Quantizes the `n` rows of `x` to `vt` into `qx[at..at + n * q_bytes]`.
+#[allow(clippy::too_many_arguments)]
+fn quantize(
+    exec: Exec,
+    vt: GgmlType,
+    x: &[f32],
+    cols: usize,
+    n: usize,
+    q_bytes: usize,
+    at: usize,
+    qx: &mut Vec<u8>,
+) {
+    if qx.len() < at + n * q_bytes {
+        qx.resize(at + n * q_bytes, 0);
+    }
+    let dst = &mut qx[at..at + n * q_bytes];
+    let one = |q: &mut [u8], xr: &[f32]| {
+        quantize_row(vt, xr, q).expect("every vec_dot type has a quantizer");
+    };
+    match exec {
+        Exec::Pool(p) if n > 1 => {
+            p.for_each_chunk(dst, q_bytes, &mut [] as &mut [u8], &|t, q, _| {
+                one(q, &x[t * cols..(t + 1) * cols])
+            })
+        }
+        Exec::Rayon if n > 1 => dst
+            .par_chunks_mut(q_bytes)
+            .zip(x.par_chunks(cols))
+            .for_each(|(q, xr)| one(q, xr)),
+        _ => dst
+            .chunks_exact_mut(q_bytes)
+            .zip(x.chunks_exact(cols))
+            .for_each(|(q, xr)| one(q, xr)),
+    }
 }
 
-fn precise(w: &Weights, row_bytes: usize, x: &[f32], n: usize, out: &mut [f32], dot: DotF32Fn) {
-    let cols = w.cols;
-    for_each_row(
-        w.rows,
-        n,
-        out,
-        || vec![0f32; cols],
-        |buf, r, res| {
-            dequantize_row(w.ty, &w.data[r * row_bytes..(r + 1) * row_bytes], buf);
-            for (v, xr) in res.iter_mut().zip(x.chunks_exact(cols)) {
-                *v = dot(buf, xr);
+/// Rows `rows` of task `t` for every token, a tile of tokens at a time.
+fn fast_chunk(
+    t: &Task,
+    rows: std::ops::Range<usize>,
+    n: usize,
+    qx: &[u8],
+    q_bytes: usize,
+    dot: VecDotFn,
+) {
+    let total = t.w.rows;
+    for t0 in (0..n).step_by(TOKEN_TILE) {
+        let t1 = (t0 + TOKEN_TILE).min(n);
+        for r in rows.clone() {
+            let wr = &t.w.data[r * t.row_bytes..(r + 1) * t.row_bytes];
+            for tok in t0..t1 {
+                let v = dot(wr, &qx[tok * q_bytes..(tok + 1) * q_bytes]);
+                // SAFETY: `out` has `n * total` elements (checked in `run_batch`) and
+                // element `tok * total + r` belongs to this chunk's rows alone.
+                unsafe { *t.out.get().add(tok * total + r) = v };
             }
-        },
-    );
+        }
+    }
+}
+
+/// Rows `rows` of task `t`, each dequantized once into `buf` and dotted in f32.
+fn precise_chunk(
+    t: &Task,
+    rows: std::ops::Range<usize>,
+    x: &[f32],
+    n: usize,
+    buf: &mut Vec<f32>,
+    dot: DotF32Fn,
+) {
+    let (cols, total) = (t.w.cols, t.w.rows);
+    buf.resize(cols, 0.0);
+    for r in rows {
+        dequantize_row(
+            t.w.ty,
+            &t.w.data[r * t.row_bytes..(r + 1) * t.row_bytes],
+            buf,
+        );
+        for (tok, xr) in x.chunks_exact(cols).take(n).enumerate() {
+            let v = dot(buf, xr);
+            // SAFETY: as in `fast_chunk`.
+            unsafe { *t.out.get().add(tok * total + r) = v };
+        }
+    }
 }

@@ -1,21 +1,25 @@
 //! CPU kernels: matrix products over ggml block formats and the element-wise ops.
 //!
-//! `matmul` is the entry point. The per-row dot kernels it calls are picked once at
-//! run time (`dispatch`); `scalar/` holds the portable definitions every SIMD
-//! version will be tested against.
+//! `matmul` is the entry point (`matmul_in` / `matmul_batch` on a persistent
+//! [`ThreadPool`]); `attention` attends over a KV cache. The per-row dot kernels are
+//! picked once at run time (`dispatch`); `scalar/` holds the portable definitions
+//! every SIMD version is tested against.
 
 #[cfg(all(target_arch = "aarch64", target_endian = "little"))]
 mod aarch64;
+pub mod attention;
 mod dispatch;
 mod matmul;
 pub mod ops;
+mod pool;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 use crate::quant::GgmlType;
 
-pub use matmul::matmul;
+pub use matmul::{matmul, matmul_batch, matmul_in};
+pub use pool::ThreadPool;
 
 /// A row-major weight matrix in one of the ggml formats, borrowed (e.g. from a
 /// memory-mapped GGUF file). Row `r` is `data[r * row_bytes..(r + 1) * row_bytes]`

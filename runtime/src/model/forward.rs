@@ -1,11 +1,15 @@
 //! The forward pass: embeddings, then per layer attention and SwiGLU feed-forward,
 //! each behind an RMSNorm with a residual add, then the output projection.
+//!
+//! Everything runs on the session's persistent [`ThreadPool`]: each matrix product
+//! (q/k/v and gate/up fused) and the attention is one pass over the threads, and
+//! the buffers live in a [`Scratch`] that outlives the step.
 
-use edgelm_kernels::cpu::ops::{add_assign, rms_norm, rope, softmax, swiglu, RopeAngles};
-use edgelm_kernels::cpu::{matmul, Precision};
-use rayon::prelude::*;
+use edgelm_kernels::cpu::attention::{attend_group, attend_scratch_len, KvHead};
+use edgelm_kernels::cpu::ops::{add_assign, rms_norm, rope, swiglu, RopeAngles};
+use edgelm_kernels::cpu::{matmul_batch, matmul_in, Precision, ThreadPool};
 
-use super::{Matrix, Model};
+use super::Model;
 use crate::kv_cache::KvCache;
 
 /// Which positions of a batch need logits.
@@ -17,83 +21,117 @@ pub enum LogitsFor {
     All,
 }
 
+/// Buffers of the forward pass, reused from call to call so that a step allocates
+/// nothing once they have grown to the largest batch and context seen.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    delta: Vec<f32>,
+    logits: Vec<f32>,
+    /// Attention scores and a converted cache row, one part per thread.
+    attend: Vec<f32>,
+}
+
+/// The first `len` elements of `v`, growing it if needed.
+fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
+    &mut v[..len]
+}
+
 impl Model {
-    /// Runs `tokens` at positions `pos0..pos0 + tokens.len()`, appending their keys and
-    /// values to `kv`, and returns logits (`vocab` per requested position).
+    /// Runs `tokens` at positions `pos0..pos0 + tokens.len()` on `pool`, appending
+    /// their keys and values to `kv`, and returns logits (`vocab` per requested
+    /// position), which live in `scratch` until the next call.
     ///
     /// The caller checks that token ids are in the vocabulary and positions fit `kv`.
-    pub fn forward(
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward<'s>(
         &self,
         tokens: &[u32],
         pos0: usize,
         kv: &mut KvCache,
         precision: Precision,
         logits_for: LogitsFor,
-    ) -> Vec<f32> {
+        pool: &ThreadPool,
+        scratch: &'s mut Scratch,
+    ) -> &'s [f32] {
         let c = &self.config;
         let w = &self.weights;
+        let f = &self.file;
         let n = tokens.len();
         let d = c.n_embd;
-        let mm = |m: &Matrix, x: &[f32], out: &mut [f32]| {
-            matmul(&m.view(&self.file), x, n, out, precision)
-        };
+        let (qd, kvd) = (c.q_dim(), c.kv_dim());
 
-        let mut x = vec![0f32; n * d];
+        let s = scratch;
+        let x = sized(&mut s.x, n * d);
+        let xn = sized(&mut s.xn, n * d);
+        let q = sized(&mut s.q, n * qd);
+        let k = sized(&mut s.k, n * kvd);
+        let v = sized(&mut s.v, n * kvd);
+        let attn = sized(&mut s.attn, n * qd);
+        let gate = sized(&mut s.gate, n * c.n_ff);
+        let up = sized(&mut s.up, n * c.n_ff);
+        let delta = sized(&mut s.delta, n * d);
+
         for (row, &id) in x.chunks_exact_mut(d).zip(tokens) {
-            w.token_embd.row_f32(&self.file, id as usize, row);
+            w.token_embd.row_f32(f, id as usize, row);
         }
         let angles: Vec<RopeAngles> = (0..n)
             .map(|t| RopeAngles::new(pos0 + t, c.n_rot, c.rope_base, w.rope_freqs.as_deref()))
             .collect();
 
-        let (qd, kvd) = (c.q_dim(), c.kv_dim());
-        let mut xn = vec![0f32; n * d];
-        let mut q = vec![0f32; n * qd];
-        let mut k = vec![0f32; n * kvd];
-        let mut v = vec![0f32; n * kvd];
-        let mut attn = vec![0f32; n * qd];
-        let mut gate = vec![0f32; n * c.n_ff];
-        let mut up = vec![0f32; n * c.n_ff];
-        let mut delta = vec![0f32; n * d];
-
         for (li, layer) in w.layers.iter().enumerate() {
-            norm_rows(&x, &layer.attn_norm, c.rms_eps, &mut xn);
-            mm(&layer.wq, &xn, &mut q);
-            mm(&layer.wk, &xn, &mut k);
-            mm(&layer.wv, &xn, &mut v);
-            add_bias(&mut q, layer.bq.as_deref());
-            add_bias(&mut k, layer.bk.as_deref());
-            add_bias(&mut v, layer.bv.as_deref());
+            norm_rows(x, &layer.attn_norm, c.rms_eps, xn);
+            matmul_batch(
+                pool,
+                xn,
+                n,
+                &mut [
+                    (layer.wq.view(f), &mut *q),
+                    (layer.wk.view(f), &mut *k),
+                    (layer.wv.view(f), &mut *v),
+                ],
+                precision,
+            );
+            add_bias(q, layer.bq.as_deref());
+            add_bias(k, layer.bk.as_deref());
+            add_bias(v, layer.bv.as_deref());
             for t in 0..n {
-                rope(
-                    &mut q[t * qd..(t + 1) * qd],
-                    c.head_dim,
-                    &angles[t],
-                    c.rope_style,
-                );
-                rope(
-                    &mut k[t * kvd..(t + 1) * kvd],
-                    c.head_dim,
-                    &angles[t],
-                    c.rope_style,
-                );
-                kv.write(
-                    li,
-                    pos0 + t,
-                    &k[t * kvd..(t + 1) * kvd],
-                    &v[t * kvd..(t + 1) * kvd],
-                );
+                let (qt, kt) = (&mut q[t * qd..(t + 1) * qd], &mut k[t * kvd..(t + 1) * kvd]);
+                rope(qt, c.head_dim, &angles[t], c.rope_style);
+                rope(kt, c.head_dim, &angles[t], c.rope_style);
+                kv.write(li, pos0 + t, kt, &v[t * kvd..(t + 1) * kvd]);
             }
-            self.attention(kv, li, pos0, &q, &mut attn);
-            mm(&layer.wo, &attn, &mut delta);
-            add_assign(&mut x, &delta);
+            self.attention(kv, li, pos0, n, q, attn, pool, &mut s.attend);
+            matmul_in(pool, &layer.wo.view(f), attn, n, delta, precision);
+            add_assign(x, delta);
 
-            norm_rows(&x, &layer.ffn_norm, c.rms_eps, &mut xn);
-            mm(&layer.gate, &xn, &mut gate);
-            mm(&layer.up, &xn, &mut up);
-            swiglu(&mut gate, &up);
-            mm(&layer.down, &gate, &mut delta);
-            add_assign(&mut x, &delta);
+            norm_rows(x, &layer.ffn_norm, c.rms_eps, xn);
+            matmul_batch(
+                pool,
+                xn,
+                n,
+                &mut [
+                    (layer.gate.view(f), &mut *gate),
+                    (layer.up.view(f), &mut *up),
+                ],
+                precision,
+            );
+            let up = &*up;
+            pool.for_each_chunk(gate, c.n_ff, &mut [] as &mut [u8], &|t, g, _| {
+                swiglu(g, &up[t * c.n_ff..(t + 1) * c.n_ff]);
+            });
+            matmul_in(pool, &layer.down.view(f), gate, n, delta, precision);
+            add_assign(x, delta);
         }
 
         let rows = match logits_for {
@@ -101,41 +139,49 @@ impl Model {
             LogitsFor::All => &x[..],
         };
         let n_out = rows.len() / d;
-        let mut xn = vec![0f32; rows.len()];
-        norm_rows(rows, &w.output_norm, c.rms_eps, &mut xn);
-        let mut logits = vec![0f32; n_out * w.vocab_size];
-        matmul(
-            &w.output.view(&self.file),
-            &xn,
-            n_out,
-            &mut logits,
-            precision,
-        );
+        let xn = &mut xn[..rows.len()];
+        norm_rows(rows, &w.output_norm, c.rms_eps, xn);
+        let logits = sized(&mut s.logits, n_out * w.vocab_size);
+        matmul_in(pool, &w.output.view(f), xn, n_out, logits, precision);
         logits
     }
 
-    /// Causal grouped-query attention of the `n` queries in `q` (positions from `pos0`)
-    /// over everything cached for layer `li`.
-    fn attention(&self, kv: &KvCache, li: usize, pos0: usize, q: &[f32], out: &mut [f32]) {
+    /// Causal grouped-query attention of the `n` queries in `q` (positions from
+    /// `pos0`) over everything cached for layer `li`: one work item per token and
+    /// key/value head, covering the query heads that share it.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        kv: &KvCache,
+        li: usize,
+        pos0: usize,
+        n: usize,
+        q: &[f32],
+        out: &mut [f32],
+        pool: &ThreadPool,
+        scratch: &mut Vec<f32>,
+    ) {
         let c = &self.config;
         let hd = c.head_dim;
-        let (keys, values) = (kv.keys(li), kv.values(li));
-        let row = kv.row_len();
         let group = c.n_head / c.n_head_kv;
+        let (keys, values) = (kv.keys(li), kv.values(li));
+        let head = |t: usize, g: usize| KvHead {
+            stride: kv.row_len(),
+            offset: g * hd,
+            head_dim: hd,
+            span: pos0 + t + 1,
+        };
+        let per_thread = attend_scratch_len(group, &head(n - 1, 0));
+        let scratch = sized(scratch, per_thread * pool.threads());
         let scale = 1.0 / (hd as f32).sqrt();
-        out.par_chunks_mut(hd).enumerate().for_each(|(i, o)| {
-            let (t, h) = (i / c.n_head, i % c.n_head);
-            let kv_off = (h / group) * hd;
-            let qh = &q[i * hd..(i + 1) * hd];
-            let span = pos0 + t + 1;
-            let mut scores: Vec<f32> = (0..span)
-                .map(|s| keys.dot(s * row + kv_off, qh) * scale)
-                .collect();
-            softmax(&mut scores);
-            o.fill(0.0);
-            for (s, &p) in scores.iter().enumerate() {
-                values.axpy(s * row + kv_off, p, o);
-            }
+        // Query heads of one KV head are adjacent, so each item's queries and
+        // outputs are one contiguous run of `group * hd` values.
+        pool.for_each_chunk(out, group * hd, scratch, &|i, o, part| {
+            let (t, g) = (i / c.n_head_kv, i % c.n_head_kv);
+            let h = head(t, g);
+            let qg = &q[i * group * hd..(i + 1) * group * hd];
+            let need = attend_scratch_len(group, &h);
+            attend_group(qg, group, keys, values, &h, scale, &mut part[..need], o);
         });
     }
 }

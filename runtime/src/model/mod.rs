@@ -8,7 +8,7 @@ mod weights;
 use std::path::Path;
 
 pub use config::{Arch, ModelConfig, SUPPORTED_ARCHS};
-pub use forward::LogitsFor;
+pub use forward::{LogitsFor, Scratch};
 pub use weights::{Layer, Matrix, ModelWeights};
 
 use crate::error::Result;

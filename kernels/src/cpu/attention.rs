@@ -1,0 +1,279 @@
+//! Causal attention of the query heads that share one key/value head, over cached
+//! keys and values (grouped-query attention).
+//!
+//! Each cached key and value row is read and converted to f32 once for the whole
+//! group, not once per query head. Scores are computed for `LANES` positions at
+//! once, each lane summing its dot product in plain sequential order: that
+//! vectorizes without reordering any sum, so the results are exactly those of the
+//! textbook loop (activations are requantized to 8 bits at every product, where a
+//! tiny difference can flip a near-tie in greedy output).
+
+use half::slice::HalfFloatSliceExt;
+use half::{f16, slice::HalfBitsSliceExt};
+
+use super::ops::softmax;
+
+/// One layer's cached keys or values: positions of `stride` elements each.
+#[derive(Clone, Copy, Debug)]
+pub enum KvRows<'a> {
+    /// f16 bit patterns.
+    F16(&'a [u16]),
+    F32(&'a [f32]),
+}
+
+impl<'a> KvRows<'a> {
+    /// Elements `at..at + buf.len()` as f32: borrowed for f32, converted into `buf`
+    /// for f16.
+    #[inline]
+    fn load<'b>(self, at: usize, buf: &'b mut [f32]) -> &'b [f32]
+    where
+        'a: 'b,
+    {
+        let n = buf.len();
+        match self {
+            KvRows::F32(v) => &v[at..at + n],
+            KvRows::F16(v) => {
+                let h: &[f16] = v[at..at + n].reinterpret_cast();
+                h.convert_to_f32_slice(buf);
+                buf
+            }
+        }
+    }
+}
+
+/// Where one key/value head lives in the cache and how far to look.
+#[derive(Clone, Copy, Debug)]
+pub struct KvHead {
+    /// Elements per cached position (all heads).
+    pub stride: usize,
+    /// This head's first element within a position.
+    pub offset: usize,
+    pub head_dim: usize,
+    /// Positions `0..span` are attended to.
+    pub span: usize,
+}
+
+/// Positions whose scores are computed together, one per vector lane.
+const LANES: usize = 8;
+
+/// Scratch elements [`attend_group`] needs for `group` query heads.
+pub fn attend_scratch_len(group: usize, head: &KvHead) -> usize {
+    group * head.span + (LANES + 1) * head.head_dim
+}
+
+/// `out[h] = softmax(scale * K q[h]) V` for each of the `group` query heads in `q`
+/// (`group * head_dim` values, head after head), over positions `0..head.span`.
+///
+/// # Panics
+/// If `q` or `out` is not `group * head_dim` long, `scratch` is shorter than
+/// [`attend_scratch_len`], or the cache holds fewer than `span` positions.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_group(
+    q: &[f32],
+    group: usize,
+    keys: KvRows,
+    values: KvRows,
+    head: &KvHead,
+    scale: f32,
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    let KvHead {
+        stride,
+        offset,
+        head_dim: hd,
+        span,
+    } = *head;
+    assert_eq!(q.len(), group * hd, "attend_group: query length");
+    assert_eq!(out.len(), group * hd, "attend_group: output length");
+    let (scores, rest) = scratch.split_at_mut(group * span);
+    let (row, rest) = rest.split_at_mut(hd);
+    // Keys of `LANES` positions, transposed: `tile[d * LANES + l]`.
+    let tile = &mut rest[..hd * LANES];
+
+    for s0 in (0..span).step_by(LANES) {
+        let m = LANES.min(span - s0);
+        for l in 0..LANES {
+            if l < m {
+                let k = keys.load((s0 + l) * stride + offset, row);
+                for (d, &v) in k.iter().enumerate() {
+                    tile[d * LANES + l] = v;
+                }
+            } else {
+                for d in 0..hd {
+                    tile[d * LANES + l] = 0.0;
+                }
+            }
+        }
+        for (h, qh) in q.chunks_exact(hd).enumerate() {
+            let mut acc = [0f32; LANES];
+            for (t, &qd) in tile.chunks_exact(LANES).zip(qh) {
+                for (a, &k) in acc.iter_mut().zip(t) {
+                    *a += k * qd;
+                }
+            }
+            for (sc, a) in scores[h * span + s0..][..m].iter_mut().zip(acc) {
+                *sc = a * scale;
+            }
+        }
+    }
+    for p in scores.chunks_exact_mut(span) {
+        softmax(p);
+    }
+    out.fill(0.0);
+    for s in 0..span {
+        let v = values.load(s * stride + offset, row);
+        for (h, oh) in out.chunks_exact_mut(hd).enumerate() {
+            let p = scores[h * span + s];
+            for (o, &x) in oh.iter_mut().zip(v) {
+                *o += p * x;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::float::{f16_to_f32, f32_to_f16};
+
+    /// Straightforward f64 attention of one head over f32 rows.
+    fn reference(q: &[f32], k: &[Vec<f32>], v: &[Vec<f32>], scale: f64) -> Vec<f64> {
+        let s: Vec<f64> = k
+            .iter()
+            .map(|kr| {
+                kr.iter()
+                    .zip(q)
+                    .map(|(&a, &b)| a as f64 * b as f64)
+                    .sum::<f64>()
+                    * scale
+            })
+            .collect();
+        let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let mut o = vec![0f64; q.len()];
+        for (p, vr) in e.iter().zip(v) {
+            for (oo, &x) in o.iter_mut().zip(vr) {
+                *oo += p / z * x as f64;
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn grouped_heads_match_per_head_reference() {
+        let (hd, n_kv, group, span) = (8usize, 2usize, 3usize, 11usize);
+        let stride = n_kv * hd;
+        let val = |i: usize| ((i * 7919 % 113) as f32 / 56.0 - 1.0) * 1.5;
+        let kf: Vec<f32> = (0..span * stride).map(val).collect();
+        let vf: Vec<f32> = (0..span * stride).map(|i| val(i + 5)).collect();
+        let kh: Vec<u16> = kf.iter().map(|&x| f32_to_f16(x)).collect();
+        let vh: Vec<u16> = vf.iter().map(|&x| f32_to_f16(x)).collect();
+        let q: Vec<f32> = (0..group * hd).map(|i| val(i + 11)).collect();
+        let scale = 1.0 / (hd as f32).sqrt();
+        for g in 0..n_kv {
+            let head = KvHead {
+                stride,
+                offset: g * hd,
+                head_dim: hd,
+                span,
+            };
+            let mut scratch = vec![0f32; attend_scratch_len(group, &head)];
+            for (f16_cache, tol) in [(false, 1e-5), (true, 1e-5)] {
+                let (keys, values, kr, vr): (KvRows, KvRows, Vec<Vec<f32>>, Vec<Vec<f32>>) =
+                    if f16_cache {
+                        let rows = |h: &[u16]| {
+                            (0..span)
+                                .map(|s| {
+                                    h[s * stride + g * hd..][..hd]
+                                        .iter()
+                                        .map(|&b| f16_to_f32(b))
+                                        .collect()
+                                })
+                                .collect()
+                        };
+                        (KvRows::F16(&kh), KvRows::F16(&vh), rows(&kh), rows(&vh))
+                    } else {
+                        let rows = |f: &[f32]| {
+                            (0..span)
+                                .map(|s| f[s * stride + g * hd..][..hd].to_vec())
+                                .collect()
+                        };
+                        (KvRows::F32(&kf), KvRows::F32(&vf), rows(&kf), rows(&vf))
+                    };
+                let mut out = vec![0f32; group * hd];
+                attend_group(
+                    &q,
+                    group,
+                    keys,
+                    values,
+                    &head,
+                    scale,
+                    &mut scratch,
+                    &mut out,
+                );
+                for h in 0..group {
+                    let qh = &q[h * hd..(h + 1) * hd];
+                    let want = reference(qh, &kr, &vr, scale as f64);
+                    for (got, want) in out[h * hd..(h + 1) * hd].iter().zip(&want) {
+                        assert!(
+                            (*got as f64 - want).abs() < tol,
+                            "head {g}/{h} f16={f16_cache}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bit for bit the per-head textbook loop (sequential f32 sums), for spans that
+    /// end inside, at and past a lane tile.
+    #[test]
+    fn equals_the_sequential_loop_exactly() {
+        let (hd, group) = (16usize, 2usize);
+        let val = |i: usize| ((i * 2654435761 % 1009) as f32 / 504.0 - 1.0) * 3.0;
+        let q: Vec<f32> = (0..group * hd).map(|i| val(i + 3)).collect();
+        let kh: Vec<u16> = (0..40 * hd).map(|i| f32_to_f16(val(i + 1000))).collect();
+        let vh: Vec<u16> = (0..40 * hd).map(|i| f32_to_f16(val(i + 7000))).collect();
+        for span in [1usize, 7, 8, 9, 33] {
+            let head = KvHead {
+                stride: hd,
+                offset: 0,
+                head_dim: hd,
+                span,
+            };
+            let mut scratch = vec![f32::NAN; attend_scratch_len(group, &head)];
+            let mut out = vec![0f32; group * hd];
+            let (keys, values) = (KvRows::F16(&kh), KvRows::F16(&vh));
+            attend_group(&q, group, keys, values, &head, 0.25, &mut scratch, &mut out);
+            for h in 0..group {
+                let qh = &q[h * hd..(h + 1) * hd];
+                let mut p: Vec<f32> = (0..span)
+                    .map(|s| {
+                        let k = &kh[s * hd..(s + 1) * hd];
+                        let mut acc = 0f32;
+                        for (&kb, &qv) in k.iter().zip(qh) {
+                            acc += f16_to_f32(kb) * qv;
+                        }
+                        acc * 0.25
+                    })
+                    .collect();
+                softmax(&mut p);
+                let mut want = vec![0f32; hd];
+                for (s, &ps) in p.iter().enumerate() {
+                    for (o, &vb) in want.iter_mut().zip(&vh[s * hd..(s + 1) * hd]) {
+                        *o += ps * f16_to_f32(vb);
+                    }
+                }
+                let got = &out[h * hd..(h + 1) * hd];
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "span {span} head {h}: {got:?} vs {want:?}"
+                );
+            }
+        }
+    }
+}

@@ -38,7 +38,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Returns 0 to go on, anything else to stop.
 #[allow(non_camel_case_types)]
 pub type edgelm_token_callback = Option<
-    unsafe extern "C" fn(piece: *const c_char, len: usize, token: u32, user_data: *mut c_void) -> c_int,
+    unsafe extern "C" fn(
+        piece: *const c_char,
+        len: usize,
+        token: u32,
+        user_data: *mut c_void,
+    ) -> c_int,
 >;
 
 #[repr(C)]

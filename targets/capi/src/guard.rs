@@ -83,3 +83,30 @@ pub unsafe fn write_out<T>(p: *mut T, value: T, name: &str) -> FfiResult<()> {
     unsafe { p.write(value) };
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{last_error_ptr, EDGELM_ERR_IO};
+
+    fn last() -> String {
+        // SAFETY: last_error_ptr points to this thread's live, NUL-terminated message.
+        unsafe { CStr::from_ptr(last_error_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn panics_and_errors_become_codes_and_messages() {
+        let st = guard(|| panic!("boom {}", 7));
+        assert_eq!(
+            (st, last()),
+            (EDGELM_ERR_INTERNAL, "internal error: boom 7".into())
+        );
+        let st = guard(|| Err(FfiError::new(EDGELM_ERR_IO, "a\0b")));
+        assert_eq!((st, last()), (EDGELM_ERR_IO, "a\\0b".into()));
+        assert_eq!(guard(|| Ok(())), EDGELM_OK);
+        assert_eq!(last(), "");
+        guard_quiet(|| panic!("swallowed"));
+    }
+}

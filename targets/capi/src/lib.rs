@@ -21,9 +21,8 @@ pub use generate::{
     EDGELM_STOP_MAX_TOKENS, EDGELM_STOP_NONE, EDGELM_TOKEN_NONE,
 };
 pub use model::{
-    edgelm_chat_format, edgelm_chat_message, edgelm_detokenize, edgelm_model,
-    edgelm_model_free, edgelm_model_get_info, edgelm_model_info, edgelm_model_load,
-    edgelm_tokenize,
+    edgelm_chat_format, edgelm_chat_message, edgelm_detokenize, edgelm_model, edgelm_model_free,
+    edgelm_model_get_info, edgelm_model_info, edgelm_model_load, edgelm_tokenize,
 };
 pub use session::{
     edgelm_cancel, edgelm_session, edgelm_session_default_options, edgelm_session_free,
@@ -31,12 +30,11 @@ pub use session::{
 };
 pub use status::*;
 
-const VERSION: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-) {
-    Ok(v) => v,
-    Err(_) => panic!("the package version contains a NUL"),
-};
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version contains a NUL"),
+    };
 
 /// The library version, e.g. "0.1.0"; a static string.
 #[unsafe(no_mangle)]

@@ -26,11 +26,23 @@ pub const STATUS_MESSAGES: [(Status, &CStr); 10] = [
     (EDGELM_ERR_INVALID_ARGUMENT, c"invalid argument"),
     (EDGELM_ERR_IO, c"cannot read the file"),
     (EDGELM_ERR_BAD_MODEL, c"not a model edgelm can run"),
-    (EDGELM_ERR_PROMPT_TOO_LONG, c"the prompt does not fit in the context"),
-    (EDGELM_ERR_BUFFER_TOO_SMALL, c"the output buffer is too small"),
+    (
+        EDGELM_ERR_PROMPT_TOO_LONG,
+        c"the prompt does not fit in the context",
+    ),
+    (
+        EDGELM_ERR_BUFFER_TOO_SMALL,
+        c"the output buffer is too small",
+    ),
     (EDGELM_ERR_CHAT_TEMPLATE, c"chat template missing or failed"),
-    (EDGELM_ERR_BUSY, c"the session is generating on another thread"),
-    (EDGELM_ERR_SYSTEM, c"the operating system refused a resource"),
+    (
+        EDGELM_ERR_BUSY,
+        c"the session is generating on another thread",
+    ),
+    (
+        EDGELM_ERR_SYSTEM,
+        c"the operating system refused a resource",
+    ),
     (EDGELM_ERR_INTERNAL, c"internal error in edgelm"),
 ];
 

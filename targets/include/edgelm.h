@@ -32,7 +32,8 @@
  *
  * Linking: libedgelm.a plus the system libraries Rust's std uses; rustc prints the
  * exact list (`cargo rustc -p edgelm-capi --lib --crate-type staticlib --
- * --print native-static-libs`). Linux: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc.
+ * --print native-static-libs`). Linux (glibc): -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc;
+ * Android: -ldl -llog -lunwind -lm -lc; iOS: -liconv -lSystem -lc -lm.
  */
 #ifndef EDGELM_H
 #define EDGELM_H

@@ -13,3 +13,6 @@ export EDGELM_TEST_PYTHON
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast
+# ARM: the NEON kernels against their scalar twins under qemu-aarch64, with dotprod
+# (default CPU) and without (Cortex-A72); installs the cross linker and qemu if missing.
+bash targets/scripts/test-aarch64.sh

@@ -13,6 +13,7 @@ pub mod kv_cache;
 pub mod metrics;
 pub mod model;
 pub mod perplexity;
+pub mod process;
 pub mod sampler;
 pub mod session;
 pub mod tokenizer;

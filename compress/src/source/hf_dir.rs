@@ -139,17 +139,7 @@ fn check_complete(
         needed.push("output.weight".into());
     }
     for l in 0..config.num_hidden_layers {
-        for p in [
-            "attn_norm",
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_norm",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ] {
+        for p in BLOCK_PARTS {
             needed.push(format!("blk.{l}.{p}.weight"));
         }
     }
@@ -165,27 +155,29 @@ fn check_complete(
     }
 }
 
+/// The weights every decoder block has, in llama.cpp's file order.
+const BLOCK_PARTS: [&str; 9] = [
+    "attn_norm",
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_norm",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+];
+
 /// llama.cpp's usual order: embedding, then each block, then the output head.
 fn order_key(name: &str) -> (usize, usize, usize) {
-    const PARTS: [&str; 12] = [
-        "attn_norm",
-        "attn_q",
-        "attn_k",
-        "attn_v",
-        "attn_output",
-        "ffn_norm",
-        "ffn_gate",
-        "ffn_up",
-        "ffn_down",
-        "",
-        "",
-        "",
-    ];
     match names::layer_of(name) {
         Some(l) => {
             let part = name.split('.').nth(2).unwrap_or("");
             let bias = usize::from(name.ends_with(".bias"));
-            let p = PARTS.iter().position(|x| *x == part).unwrap_or(PARTS.len());
+            let p = BLOCK_PARTS
+                .iter()
+                .position(|x| *x == part)
+                .unwrap_or(BLOCK_PARTS.len());
             (1, l, p * 2 + bias)
         }
         None => match name {

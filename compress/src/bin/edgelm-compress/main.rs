@@ -49,9 +49,12 @@ struct Args {
 }
 
 fn main() {
-    default_sigpipe();
+    edgelm_runtime::process::default_sigpipe();
     if let Err(e) = run(Args::parse()) {
-        eprintln!("edgelm-compress: error: {}", message(&e));
+        eprintln!(
+            "edgelm-compress: error: {}",
+            edgelm_runtime::process::error_message(e.as_ref())
+        );
         std::process::exit(1);
     }
 }
@@ -148,28 +151,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })
-}
-
-/// Ends the process quietly when the reader of stdout goes away (`... | head`), as C
-/// tools do, instead of panicking inside `println!`.
-fn default_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a
-    // valid disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// The error and its causes, skipping a cause whose text the message already holds.
-fn message(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
-        }
-    }
-    msg
 }

@@ -32,7 +32,7 @@ enum Command {
 }
 
 fn main() {
-    default_sigpipe();
+    edgelm_runtime::process::default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::main(a),
@@ -41,32 +41,10 @@ fn main() {
         Command::Bench(a) => bench::main(a),
     };
     if let Err(e) = result {
-        eprintln!("edgelm: error: {}", message(&e));
+        eprintln!(
+            "edgelm: error: {}",
+            edgelm_runtime::process::error_message(e.as_ref())
+        );
         std::process::exit(1);
     }
-}
-
-/// Ends the process quietly when the reader of stdout goes away (`... | head`), as C
-/// tools do, instead of panicking inside `println!`.
-fn default_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a
-    // valid disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// The error and its causes, skipping a cause whose text the message already holds
-/// (library errors often print their source themselves).
-fn message(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
-        }
-    }
-    msg
 }

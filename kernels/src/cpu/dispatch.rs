@@ -10,6 +10,19 @@ use crate::quant::GgmlType;
 /// already quantized to the matching `vec_dot_type`; both cover the same columns.
 pub(crate) type VecDotFn = fn(w: &[u8], x: &[u8]) -> f32;
 
+/// Weight rows and activation rows of one [`TileFn`] call.
+pub(crate) const TILE_ROWS: usize = 8;
+pub(crate) const TILE_TOKENS: usize = 4;
+
+/// `out[r][t]`: the dot product of weight row `r` with activation row `t`.
+pub(crate) type Tile = [[f32; TILE_TOKENS]; TILE_ROWS];
+
+/// A block of a matrix product: [`TILE_ROWS`] weight rows (`row_bytes` apart from the
+/// start of `w`) times [`TILE_TOKENS`] quantized activation rows (`q_bytes` apart from
+/// the start of `x`). Every output is bit-identical to the type's [`VecDotFn`] on
+/// the same rows, so tiled and untiled products agree exactly.
+pub(crate) type TileFn = fn(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize, out: &mut Tile);
+
 /// Dot product of two equally long f32 slices.
 pub(crate) type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
 
@@ -19,11 +32,17 @@ pub(crate) struct Kernels {
     /// Indexed by position in [`GgmlType::ALL`]; `None` means "dequantize and use
     /// `dot_f32`".
     pub vec_dot: [Option<VecDotFn>; GgmlType::ALL.len()],
+    /// Indexed like `vec_dot`; `None` means "a `vec_dot` call per output".
+    pub tile: [Option<TileFn>; GgmlType::ALL.len()],
 }
 
 impl Kernels {
     pub fn vec_dot(&self, ty: GgmlType) -> Option<VecDotFn> {
         self.vec_dot[type_index(ty)]
+    }
+
+    pub fn tile(&self, ty: GgmlType) -> Option<TileFn> {
+        self.tile[type_index(ty)]
     }
 }
 

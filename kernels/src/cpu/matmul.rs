@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::dispatch::{kernels, DotF32Fn, VecDotFn};
+use super::dispatch::{kernels, DotF32Fn, TileFn, VecDotFn, TILE_ROWS, TILE_TOKENS};
 use super::pool::{SendPtr, ThreadPool};
 use super::{vec_dot_type, Precision, Weights};
 use crate::quant::{dequantize_row, quantize_row, GgmlType};
@@ -129,7 +129,7 @@ struct Task<'a> {
     out: SendPtr<f32>,
     /// Fast path: the dot kernel and where its quantized activations start in the
     /// scratch buffer, with their row length. `None`: dequantize and dot in f32.
-    fast: Option<(VecDotFn, usize, usize)>,
+    fast: Option<((VecDotFn, Option<TileFn>), usize, usize)>,
     /// Index of this task's first chunk among all chunks of the batch.
     first_chunk: usize,
     chunk_rows: usize,
@@ -188,13 +188,17 @@ fn run_batch(
                             at
                         }
                     };
-                    Some((dot, at, q_bytes))
+                    Some(((dot, k.tile(w.ty)), at, q_bytes))
                 }
                 _ => None,
             };
             // Enough chunks to balance the threads, each big enough that taking one
             // costs little next to its dots.
-            let chunk_rows = (w.rows / (8 * threads)).clamp(8, 64);
+            // A multiple of the tile's rows, so only a matrix's last chunk has rows
+            // left over.
+            let chunk_rows = (w.rows / (8 * threads))
+                .clamp(8, 64)
+                .next_multiple_of(TILE_ROWS);
             *task = Some(Task {
                 w: *w,
                 row_bytes,
@@ -262,26 +266,53 @@ fn quantize(
     }
 }
 
-/// Rows `rows` of task `t` for every token, a tile of tokens at a time.
+/// Rows `rows` of task `t` for every token, a tile of tokens at a time: with a tile
+/// kernel, [`TILE_ROWS`] × [`TILE_TOKENS`] outputs per call, else one dot per output.
 fn fast_chunk(
     t: &Task,
     rows: std::ops::Range<usize>,
     n: usize,
     qx: &[u8],
     q_bytes: usize,
-    dot: VecDotFn,
+    (dot, tile): (VecDotFn, Option<TileFn>),
 ) {
-    let total = t.w.rows;
+    let (total, rb) = (t.w.rows, t.row_bytes);
+    let store = |tok: usize, r: usize, v: f32| {
+        // SAFETY: `out` has `n * total` elements (checked in `run_batch`) and element
+        // `tok * total + r` belongs to this chunk's rows alone.
+        unsafe { *t.out.get().add(tok * total + r) = v };
+    };
+    let dots = |r: usize, toks: std::ops::Range<usize>| {
+        let wr = &t.w.data[r * rb..(r + 1) * rb];
+        for tok in toks {
+            store(tok, r, dot(wr, &qx[tok * q_bytes..(tok + 1) * q_bytes]));
+        }
+    };
     for t0 in (0..n).step_by(TOKEN_TILE) {
         let t1 = (t0 + TOKEN_TILE).min(n);
-        for r in rows.clone() {
-            let wr = &t.w.data[r * t.row_bytes..(r + 1) * t.row_bytes];
-            for tok in t0..t1 {
-                let v = dot(wr, &qx[tok * q_bytes..(tok + 1) * q_bytes]);
-                // SAFETY: `out` has `n * total` elements (checked in `run_batch`) and
-                // element `tok * total + r` belongs to this chunk's rows alone.
-                unsafe { *t.out.get().add(tok * total + r) = v };
+        let mut r = rows.start;
+        if let Some(tile) = tile {
+            let tiled = t0 + (t1 - t0) / TILE_TOKENS * TILE_TOKENS;
+            let mut out = [[0f32; TILE_TOKENS]; TILE_ROWS];
+            while tiled > t0 && r + TILE_ROWS <= rows.end {
+                let w = &t.w.data[r * rb..(r + TILE_ROWS) * rb];
+                for tok in (t0..tiled).step_by(TILE_TOKENS) {
+                    let x = &qx[tok * q_bytes..(tok + TILE_TOKENS) * q_bytes];
+                    tile(w, rb, x, q_bytes, &mut out);
+                    for (i, row) in out.iter().enumerate() {
+                        for (j, &v) in row.iter().enumerate() {
+                            store(tok + j, r + i, v);
+                        }
+                    }
+                }
+                for ri in r..r + TILE_ROWS {
+                    dots(ri, tiled..t1);
+                }
+                r += TILE_ROWS;
             }
+        }
+        for r in r..rows.end {
+            dots(r, t0..t1);
         }
     }
 }

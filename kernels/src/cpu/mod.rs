@@ -13,6 +13,8 @@ mod matmul;
 pub mod ops;
 mod pool;
 mod scalar;
+#[cfg(test)]
+mod tile_tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -41,6 +41,7 @@ pub(crate) fn kernels() -> Kernels {
         name: "scalar",
         dot_f32,
         vec_dot,
+        tile: [None; GgmlType::ALL.len()],
     }
 }
 

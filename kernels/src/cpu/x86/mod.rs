@@ -9,7 +9,7 @@ mod avx2;
 mod avx512;
 mod layout;
 
-use super::dispatch::{type_index, Kernels, VecDotFn};
+use super::dispatch::{type_index, Kernels, TileFn, VecDotFn};
 use crate::quant::GgmlType;
 
 /// Overlays the best kernels this CPU supports on `k`.
@@ -76,6 +76,16 @@ fn upgrade_avx512(k: &mut Kernels) {
             (GgmlType::Q6_K, avx512::vec_dot_q6_k_q8_k),
         ],
     );
+    let tiles: [(GgmlType, TileFn); 5] = [
+        (GgmlType::Q4_0, avx512::tile_q4_0_q8_0),
+        (GgmlType::Q4_1, avx512::tile_q4_1_q8_1),
+        (GgmlType::Q5_0, avx512::tile_q5_0_q8_0),
+        (GgmlType::Q5_1, avx512::tile_q5_1_q8_1),
+        (GgmlType::Q8_0, avx512::tile_q8_0_q8_0),
+    ];
+    for (ty, f) in tiles {
+        k.tile[type_index(ty)] = Some(f);
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,13 @@
 
 use std::arch::x86_64::*;
 
+pub(crate) use tiles::{
+    tile_q4_0_q8_0, tile_q4_1_q8_1, tile_q5_0_q8_0, tile_q5_1_q8_1, tile_q8_0_q8_0,
+};
+
 mod float;
 mod k_quants;
+mod tiles;
 mod vnni256;
 
 /// 64 bytes at the start of `b`.

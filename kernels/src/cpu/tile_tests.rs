@@ -1,0 +1,70 @@
+//! Every tile kernel of this CPU's table against its own dot kernel: bit-identical
+//! outputs, on random rows of several lengths (large and all-zero blocks included),
+//! so tiled prefill and one-token decode give the same logits.
+
+use super::dispatch::{kernels, TILE_ROWS, TILE_TOKENS};
+use super::vec_dot_type;
+use crate::quant::{quantize_row, GgmlType};
+
+/// Pseudo-random values in [-1, 1) times `gain`; every fifth 32-value block is large
+/// (x50) and the one after it all zero.
+fn values(n: usize, seed: u64, gain: f32) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let v = gain * ((s >> 40) as f32 / (1u64 << 23) as f32 - 1.0);
+            match (i / 32) % 5 {
+                3 => v * 50.0,
+                4 => 0.0,
+                _ => v,
+            }
+        })
+        .collect()
+}
+
+/// `rows` rows of `cols` random values quantized to `ty`, back to back.
+fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let rb = ty.row_bytes(cols).unwrap();
+    let mut out = vec![0u8; rows * rb];
+    for (r, row) in out.chunks_exact_mut(rb).enumerate() {
+        let gain = [1.0, 0.0, 20.0, 0.3][r % 4];
+        quantize_row(ty, &values(cols, seed + r as u64, gain), row).unwrap();
+    }
+    out
+}
+
+#[test]
+fn tiles_equal_their_dot_kernels_bit_for_bit() {
+    let k = kernels();
+    let mut checked = 0;
+    for ty in GgmlType::ALL {
+        let (Some(tile), Some(dot)) = (k.tile(ty), k.vec_dot(ty)) else {
+            continue;
+        };
+        checked += 1;
+        let vt = vec_dot_type(ty);
+        for blocks in [1usize, 2, 3, 7, 18, 48] {
+            let cols = blocks * ty.block_size();
+            let (rb, qb) = (ty.row_bytes(cols).unwrap(), vt.row_bytes(cols).unwrap());
+            let w = matrix(ty, TILE_ROWS, cols, 7 * blocks as u64);
+            let x = matrix(vt, TILE_TOKENS, cols, 1000 + blocks as u64);
+            let mut out = [[f32::NAN; TILE_TOKENS]; TILE_ROWS];
+            tile(&w, rb, &x, qb, &mut out);
+            for (r, row) in out.iter().enumerate() {
+                for (t, &got) in row.iter().enumerate() {
+                    let want = dot(&w[r * rb..(r + 1) * rb], &x[t * qb..(t + 1) * qb]);
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{} {ty} tile, {blocks} blocks, row {r} token {t}: {got} vs dot {want}",
+                        k.name
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("{}: {checked} tile kernels checked", k.name);
+}

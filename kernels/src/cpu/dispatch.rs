@@ -23,6 +23,10 @@ pub(crate) type Tile = [[f32; TILE_TOKENS]; TILE_ROWS];
 /// the same rows, so tiled and untiled products agree exactly.
 pub(crate) type TileFn = fn(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize, out: &mut Tile);
 
+/// Quantizes activations (whole blocks) to a `vec_dot` type, exactly as the
+/// reference quantizer in `quant` does.
+pub(crate) type QuantizeFn = fn(src: &[f32], dst: &mut [u8]);
+
 /// Dot product of two equally long f32 slices.
 pub(crate) type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
 
@@ -34,6 +38,8 @@ pub(crate) struct Kernels {
     pub vec_dot: [Option<VecDotFn>; GgmlType::ALL.len()],
     /// Indexed like `vec_dot`; `None` means "a `vec_dot` call per output".
     pub tile: [Option<TileFn>; GgmlType::ALL.len()],
+    /// Indexed like `vec_dot`, by activation type; `None`: the reference quantizer.
+    pub quantize: [Option<QuantizeFn>; GgmlType::ALL.len()],
 }
 
 impl Kernels {
@@ -43,6 +49,10 @@ impl Kernels {
 
     pub fn tile(&self, ty: GgmlType) -> Option<TileFn> {
         self.tile[type_index(ty)]
+    }
+
+    pub fn quantize(&self, ty: GgmlType) -> Option<QuantizeFn> {
+        self.quantize[type_index(ty)]
     }
 }
 

@@ -246,8 +246,10 @@ fn quantize(
         qx.resize(at + n * q_bytes, 0);
     }
     let dst = &mut qx[at..at + n * q_bytes];
-    let one = |q: &mut [u8], xr: &[f32]| {
-        quantize_row(vt, xr, q).expect("every vec_dot type has a quantizer");
+    let simd = kernels().quantize(vt);
+    let one = |q: &mut [u8], xr: &[f32]| match simd {
+        Some(f) => f(xr, q),
+        None => quantize_row(vt, xr, q).expect("every vec_dot type has a quantizer"),
     };
     match exec {
         Exec::Pool(p) if n > 1 => {

@@ -42,6 +42,7 @@ pub(crate) fn kernels() -> Kernels {
         dot_f32,
         vec_dot,
         tile: [None; GgmlType::ALL.len()],
+        quantize: [None; GgmlType::ALL.len()],
     }
 }
 

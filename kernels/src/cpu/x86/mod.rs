@@ -41,6 +41,8 @@ fn install(k: &mut Kernels, entries: &[(GgmlType, VecDotFn)]) {
 fn upgrade_avx2(k: &mut Kernels) {
     k.name = "avx2";
     k.dot_f32 = avx2::dot_f32;
+    k.quantize[type_index(GgmlType::Q8_0)] = Some(avx2::quantize_q8_0);
+    k.quantize[type_index(GgmlType::Q8_1)] = Some(avx2::quantize_q8_1);
     install(
         k,
         &[

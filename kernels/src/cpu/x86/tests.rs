@@ -184,3 +184,60 @@ fn packed_scale_decoders_match_quant() {
         assert_eq!(sc, q3_k::scales(&block), "q3_k scales");
     }
 }
+
+/// The activation quantizers against the reference ones, byte for byte: random rows,
+/// rows whose scale is exactly 1 or 1/2 (so `v * id` lands on halves, where rounding
+/// direction shows), zero rows and rows with huge and tiny values.
+#[test]
+fn activation_quantizers_match_reference() {
+    if !has_avx2() {
+        eprintln!("skipping: this CPU has no AVX2+FMA+F16C");
+        return;
+    }
+    let mut k = scalar::kernels();
+    upgrade(&mut k);
+    let mut rows: Vec<Vec<f32>> = (0..50u64)
+        .map(|s| values(32 * 7, s, 1.0 + s as f32))
+        .collect();
+    for amax in [127.0f32, 63.5] {
+        // Every half step from -amax to amax and its neighbours, 30 values per block
+        // next to ±amax, so that each block's scale is exactly amax / 127.
+        let mut v = Vec::new();
+        let mut h = -amax;
+        while h <= amax {
+            v.extend([h, h.next_up(), h.next_down()]);
+            h += 0.5 * amax / 127.0;
+        }
+        for (i, chunk) in v.chunks(30).enumerate() {
+            let mut block = vec![if i % 2 == 0 { amax } else { -amax }];
+            block.extend(chunk);
+            block.resize(32, -0.0);
+            rows.push(block);
+        }
+    }
+    rows.push(vec![0.0; 64]);
+    rows.push(values(64, 9, 3e30));
+    rows.push(values(64, 10, 1e-30));
+    let mut checked = 0;
+    for ty in [GgmlType::Q8_0, GgmlType::Q8_1] {
+        let Some(fast) = k.quantize(ty) else { continue };
+        checked += 1;
+        for (i, row) in rows.iter().enumerate() {
+            let mut want = vec![0u8; ty.row_bytes(row.len()).unwrap()];
+            let mut got = want.clone();
+            quantize_row(ty, row, &mut want).unwrap();
+            fast(row, &mut got);
+            if let Some(j) = got.iter().zip(&want).position(|(a, b)| a != b) {
+                let bb = ty.row_bytes(32).unwrap();
+                let blk = j / bb;
+                panic!(
+                    "{ty} row {i} byte {j}: {} vs reference {}; block values {:?}",
+                    got[j],
+                    want[j],
+                    &row[32 * blk..32 * blk + 32]
+                );
+            }
+        }
+    }
+    assert_eq!(checked, 2);
+}

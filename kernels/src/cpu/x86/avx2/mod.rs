@@ -9,6 +9,7 @@ mod k16;
 mod k32;
 mod q4_q8;
 mod q5;
+mod quantize;
 
 /// The little-endian f16 at `b[off..off + 2]`, converted by the F16C unit: block
 /// scales are read in every inner loop, where a table lookup costs more.
@@ -138,6 +139,16 @@ entries! {
     vec_dot_q4_k_q8_k => k32::q4_k_q8_k,
     vec_dot_q5_k_q8_k => k32::q5_k_q8_k,
     vec_dot_f16_f16 => float::f16_f16,
+}
+
+pub(crate) fn quantize_q8_0(src: &[f32], dst: &mut [u8]) {
+    // SAFETY: installed only after `x86::upgrade` detected AVX2, FMA and F16C.
+    unsafe { quantize::q8_0(src, dst) }
+}
+
+pub(crate) fn quantize_q8_1(src: &[f32], dst: &mut [u8]) {
+    // SAFETY: installed only after `x86::upgrade` detected AVX2, FMA and F16C.
+    unsafe { quantize::q8_1(src, dst) }
 }
 
 pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {

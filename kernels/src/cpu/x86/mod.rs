@@ -78,7 +78,9 @@ fn upgrade_avx512(k: &mut Kernels) {
             (GgmlType::Q6_K, avx512::vec_dot_q6_k_q8_k),
         ],
     );
-    let tiles: [(GgmlType, TileFn); 5] = [
+    let tiles: [(GgmlType, TileFn); 7] = [
+        (GgmlType::Q4_K, avx512::tile_q4_k_q8_k),
+        (GgmlType::Q6_K, avx512::tile_q6_k_q8_k),
         (GgmlType::Q4_0, avx512::tile_q4_0_q8_0),
         (GgmlType::Q4_1, avx512::tile_q4_1_q8_1),
         (GgmlType::Q5_0, avx512::tile_q5_0_q8_0),

@@ -11,17 +11,31 @@ use crate::quant::GgmlType;
 pub(crate) type VecDotFn = fn(w: &[u8], x: &[u8]) -> f32;
 
 /// Weight rows and activation rows of one [`TileFn`] call.
-pub(crate) const TILE_ROWS: usize = 8;
-pub(crate) const TILE_TOKENS: usize = 4;
+pub(crate) const TILE_ROWS: usize = 4;
+pub(crate) const TILE_TOKENS: usize = 8;
 
 /// `out[r][t]`: the dot product of weight row `r` with activation row `t`.
 pub(crate) type Tile = [[f32; TILE_TOKENS]; TILE_ROWS];
 
 /// A block of a matrix product: [`TILE_ROWS`] weight rows (`row_bytes` apart from the
-/// start of `w`) times [`TILE_TOKENS`] quantized activation rows (`q_bytes` apart from
-/// the start of `x`). Every output is bit-identical to the type's [`VecDotFn`] on
-/// the same rows, so tiled and untiled products agree exactly.
-pub(crate) type TileFn = fn(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize, out: &mut Tile);
+/// start of `w`) times activation rows `t0..t0 + TILE_TOKENS` of the `n` in `act`.
+/// `act` holds the quantized activations (the `vec_dot_type`, row after row), or what
+/// the kernel's [`PrepareFn`] made of them. Every output is bit-identical to the
+/// type's [`VecDotFn`] on the same rows, so tiled and untiled products agree exactly.
+pub(crate) type TileFn =
+    fn(w: &[u8], row_bytes: usize, act: &[u8], n: usize, t0: usize, out: &mut Tile);
+
+/// Rearranges `n` quantized activation rows (back to back in `qx`) into `out` for a
+/// [`TileFn`]: work done once per product instead of once per weight row.
+pub(crate) type PrepareFn = fn(qx: &[u8], n: usize, out: &mut [u8]);
+
+#[derive(Clone, Copy)]
+pub(crate) struct TileKernel {
+    pub tile: TileFn,
+    /// The preparation and the bytes it writes per token and weight block; `None`:
+    /// the tile reads the quantized activations as they are.
+    pub prepare: Option<(PrepareFn, usize)>,
+}
 
 /// Quantizes activations (whole blocks) to a `vec_dot` type, exactly as the
 /// reference quantizer in `quant` does.
@@ -37,7 +51,7 @@ pub(crate) struct Kernels {
     /// `dot_f32`".
     pub vec_dot: [Option<VecDotFn>; GgmlType::ALL.len()],
     /// Indexed like `vec_dot`; `None` means "a `vec_dot` call per output".
-    pub tile: [Option<TileFn>; GgmlType::ALL.len()],
+    pub tile: [Option<TileKernel>; GgmlType::ALL.len()],
     /// Indexed like `vec_dot`, by activation type; `None`: the reference quantizer.
     pub quantize: [Option<QuantizeFn>; GgmlType::ALL.len()],
 }
@@ -47,7 +61,7 @@ impl Kernels {
         self.vec_dot[type_index(ty)]
     }
 
-    pub fn tile(&self, ty: GgmlType) -> Option<TileFn> {
+    pub fn tile(&self, ty: GgmlType) -> Option<TileKernel> {
         self.tile[type_index(ty)]
     }
 

@@ -12,9 +12,9 @@ use super::pool::{SendPtr, ThreadPool};
 use super::{vec_dot_type, Precision, Weights};
 use crate::quant::{dequantize_row, quantize_row, GgmlType};
 
-/// Tokens dotted with one weight row while it is hot (the tile's quantized
-/// activations, ≤ 8 × 1.7 KiB for 1536 columns, stay in L1 next to the rows).
-const TOKEN_TILE: usize = 8;
+/// Tokens dotted with a chunk's weight rows while they are hot (their activations,
+/// ≤ 16 × 1.7 KiB for 1536 columns, stay in L1/L2 next to the rows).
+const TOKEN_TILE: usize = 16;
 
 /// Products fused into one pass over the threads by [`matmul_batch`].
 const MAX_FUSED: usize = 4;
@@ -127,12 +127,31 @@ struct Task<'a> {
     w: Weights<'a>,
     row_bytes: usize,
     out: SendPtr<f32>,
-    /// Fast path: the dot kernel and where its quantized activations start in the
-    /// scratch buffer, with their row length. `None`: dequantize and dot in f32.
-    fast: Option<((VecDotFn, Option<TileFn>), usize, usize)>,
+    /// `None`: dequantize and dot in f32.
+    fast: Option<Fast>,
     /// Index of this task's first chunk among all chunks of the batch.
     first_chunk: usize,
     chunk_rows: usize,
+}
+
+/// The quantized path of one product.
+#[derive(Clone, Copy)]
+struct Fast {
+    dot: VecDotFn,
+    /// Where the quantized activations start in the scratch buffer, and their row
+    /// length.
+    at: usize,
+    q_bytes: usize,
+    /// The tile kernel and the range of the scratch buffer it reads.
+    tile: Option<(TileFn, (usize, usize))>,
+}
+
+/// Where one layout of the activations lives in the scratch buffer: the quantized
+/// rows of a `vec_dot` type, or those rows prepared for a weight type's tiles.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Quantized(GgmlType),
+    PreparedFor(GgmlType),
 }
 
 fn run_batch(
@@ -149,9 +168,11 @@ fn run_batch(
     assert_eq!(x.len(), n * cols, "matmul: activation length");
     let k = kernels();
     for group in products.chunks_mut(MAX_FUSED) {
-        // The activation formats this group needs: (type, offset in `qx`, row bytes).
-        let mut formats: [(GgmlType, usize, usize); MAX_FUSED] = [(GgmlType::F32, 0, 0); MAX_FUSED];
-        let mut n_formats = 0;
+        // The activation layouts this group needs, and where they are in `qx`.
+        // (layout, (start, end) in `qx`)
+        let mut layouts = [(Layout::Quantized(GgmlType::F32), (0, 0)); 2 * MAX_FUSED];
+        let mut n_layouts = 0;
+        let mut used = 0;
         let mut tasks: [Option<Task>; MAX_FUSED] = [None; MAX_FUSED];
         let mut chunks = 0;
         let threads = exec.threads();
@@ -178,17 +199,43 @@ fn run_batch(
                     let q_bytes = vt
                         .row_bytes(cols)
                         .expect("vec_dot types have blocks no larger than their weight types");
-                    let at = match formats[..n_formats].iter().find(|f| f.0 == vt) {
-                        Some(f) => f.1,
-                        None => {
-                            let at = formats[..n_formats].iter().map(|f| n * f.2).sum();
-                            formats[n_formats] = (vt, at, q_bytes);
-                            n_formats += 1;
-                            quantize(exec, vt, x, cols, n, q_bytes, at, qx);
-                            at
-                        }
-                    };
-                    Some(((dot, k.tile(w.ty)), at, q_bytes))
+                    let mut find_or_make =
+                        |layout: Layout, len: usize, make: &dyn Fn(&mut Vec<u8>, usize)| {
+                            if let Some(l) = layouts[..n_layouts].iter().find(|l| l.0 == layout) {
+                                return l.1;
+                            }
+                            let range = (used, used + len);
+                            if qx.len() < range.1 {
+                                qx.resize(range.1, 0);
+                            }
+                            make(qx, used);
+                            used = range.1;
+                            layouts[n_layouts] = (layout, range);
+                            n_layouts += 1;
+                            range
+                        };
+                    let quantized = find_or_make(Layout::Quantized(vt), n * q_bytes, &|qx, at| {
+                        quantize(exec, vt, x, cols, n, q_bytes, at, qx)
+                    });
+                    let tile = k.tile(w.ty).filter(|_| n >= TILE_TOKENS).map(|tk| {
+                        let range = match tk.prepare {
+                            None => quantized,
+                            Some((prepare, bytes)) => {
+                                let len = n * bytes * (cols / w.ty.block_size());
+                                find_or_make(Layout::PreparedFor(w.ty), len, &|qx, at| {
+                                    let (head, tail) = qx.split_at_mut(at);
+                                    prepare(&head[quantized.0..quantized.1], n, &mut tail[..len]);
+                                })
+                            }
+                        };
+                        (tk.tile, range)
+                    });
+                    Some(Fast {
+                        dot,
+                        at: quantized.0,
+                        q_bytes,
+                        tile,
+                    })
                 }
                 _ => None,
             };
@@ -221,9 +268,7 @@ fn run_batch(
             let r0 = (c - t.first_chunk) * t.chunk_rows;
             let r1 = (r0 + t.chunk_rows).min(t.w.rows);
             match t.fast {
-                Some((dot, at, q_bytes)) => {
-                    fast_chunk(t, r0..r1, n, &qx[at..at + n * q_bytes], q_bytes, dot)
-                }
+                Some(f) => fast_chunk(t, r0..r1, n, qx, &f),
                 None => precise_chunk(t, r0..r1, x, n, buf, dot_f32),
             }
         });
@@ -270,15 +315,9 @@ fn quantize(
 
 /// Rows `rows` of task `t` for every token, a tile of tokens at a time: with a tile
 /// kernel, [`TILE_ROWS`] × [`TILE_TOKENS`] outputs per call, else one dot per output.
-fn fast_chunk(
-    t: &Task,
-    rows: std::ops::Range<usize>,
-    n: usize,
-    qx: &[u8],
-    q_bytes: usize,
-    (dot, tile): (VecDotFn, Option<TileFn>),
-) {
-    let (total, rb) = (t.w.rows, t.row_bytes);
+fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], f: &Fast) {
+    let (total, rb, q_bytes) = (t.w.rows, t.row_bytes, f.q_bytes);
+    let qx = &scratch[f.at..f.at + n * q_bytes];
     let store = |tok: usize, r: usize, v: f32| {
         // SAFETY: `out` has `n * total` elements (checked in `run_batch`) and element
         // `tok * total + r` belongs to this chunk's rows alone.
@@ -287,20 +326,20 @@ fn fast_chunk(
     let dots = |r: usize, toks: std::ops::Range<usize>| {
         let wr = &t.w.data[r * rb..(r + 1) * rb];
         for tok in toks {
-            store(tok, r, dot(wr, &qx[tok * q_bytes..(tok + 1) * q_bytes]));
+            store(tok, r, (f.dot)(wr, &qx[tok * q_bytes..(tok + 1) * q_bytes]));
         }
     };
     for t0 in (0..n).step_by(TOKEN_TILE) {
         let t1 = (t0 + TOKEN_TILE).min(n);
         let mut r = rows.start;
-        if let Some(tile) = tile {
+        if let Some((tile, act)) = &f.tile {
+            let act = &scratch[act.0..act.1];
             let tiled = t0 + (t1 - t0) / TILE_TOKENS * TILE_TOKENS;
             let mut out = [[0f32; TILE_TOKENS]; TILE_ROWS];
             while tiled > t0 && r + TILE_ROWS <= rows.end {
                 let w = &t.w.data[r * rb..(r + TILE_ROWS) * rb];
                 for tok in (t0..tiled).step_by(TILE_TOKENS) {
-                    let x = &qx[tok * q_bytes..(tok + TILE_TOKENS) * q_bytes];
-                    tile(w, rb, x, q_bytes, &mut out);
+                    tile(w, rb, act, n, tok, &mut out);
                     for (i, row) in out.iter().enumerate() {
                         for (j, &v) in row.iter().enumerate() {
                             store(tok + j, r + i, v);

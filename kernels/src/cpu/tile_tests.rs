@@ -40,8 +40,10 @@ fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 fn tiles_equal_their_dot_kernels_bit_for_bit() {
     let k = kernels();
     let mut checked = 0;
+    // Two tiles of tokens plus a few left over, as a prompt would have.
+    let n = 2 * TILE_TOKENS + 3;
     for ty in GgmlType::ALL {
-        let (Some(tile), Some(dot)) = (k.tile(ty), k.vec_dot(ty)) else {
+        let (Some(tk), Some(dot)) = (k.tile(ty), k.vec_dot(ty)) else {
             continue;
         };
         checked += 1;
@@ -50,18 +52,30 @@ fn tiles_equal_their_dot_kernels_bit_for_bit() {
             let cols = blocks * ty.block_size();
             let (rb, qb) = (ty.row_bytes(cols).unwrap(), vt.row_bytes(cols).unwrap());
             let w = matrix(ty, TILE_ROWS, cols, 7 * blocks as u64);
-            let x = matrix(vt, TILE_TOKENS, cols, 1000 + blocks as u64);
-            let mut out = [[f32::NAN; TILE_TOKENS]; TILE_ROWS];
-            tile(&w, rb, &x, qb, &mut out);
-            for (r, row) in out.iter().enumerate() {
-                for (t, &got) in row.iter().enumerate() {
-                    let want = dot(&w[r * rb..(r + 1) * rb], &x[t * qb..(t + 1) * qb]);
-                    assert_eq!(
-                        got.to_bits(),
-                        want.to_bits(),
-                        "{} {ty} tile, {blocks} blocks, row {r} token {t}: {got} vs dot {want}",
-                        k.name
-                    );
+            let x = matrix(vt, n, cols, 1000 + blocks as u64);
+            let act = match tk.prepare {
+                None => x.clone(),
+                Some((prepare, bytes)) => {
+                    let mut act = vec![0u8; n * bytes * (cols / ty.block_size())];
+                    prepare(&x, n, &mut act);
+                    act
+                }
+            };
+            for t0 in [0, TILE_TOKENS, n - TILE_TOKENS] {
+                let mut out = [[f32::NAN; TILE_TOKENS]; TILE_ROWS];
+                (tk.tile)(&w, rb, &act, n, t0, &mut out);
+                for (r, row) in out.iter().enumerate() {
+                    for (t, &got) in row.iter().enumerate() {
+                        let xt = &x[(t0 + t) * qb..(t0 + t + 1) * qb];
+                        let want = dot(&w[r * rb..(r + 1) * rb], xt);
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{} {ty} tile, {blocks} blocks, row {r} token {}: {got} vs dot {want}",
+                            k.name,
+                            t0 + t
+                        );
+                    }
                 }
             }
         }

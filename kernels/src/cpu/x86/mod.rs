@@ -9,7 +9,7 @@ mod avx2;
 mod avx512;
 mod layout;
 
-use super::dispatch::{type_index, Kernels, TileFn, VecDotFn};
+use super::dispatch::{type_index, Kernels, PrepareFn, TileFn, TileKernel, VecDotFn};
 use crate::quant::GgmlType;
 
 /// Overlays the best kernels this CPU supports on `k`.
@@ -78,17 +78,39 @@ fn upgrade_avx512(k: &mut Kernels) {
             (GgmlType::Q6_K, avx512::vec_dot_q6_k_q8_k),
         ],
     );
-    let tiles: [(GgmlType, TileFn); 7] = [
-        (GgmlType::Q4_K, avx512::tile_q4_k_q8_k),
-        (GgmlType::Q6_K, avx512::tile_q6_k_q8_k),
-        (GgmlType::Q4_0, avx512::tile_q4_0_q8_0),
-        (GgmlType::Q4_1, avx512::tile_q4_1_q8_1),
-        (GgmlType::Q5_0, avx512::tile_q5_0_q8_0),
-        (GgmlType::Q5_1, avx512::tile_q5_1_q8_1),
-        (GgmlType::Q8_0, avx512::tile_q8_0_q8_0),
+    use avx512::{PREPARED_Q8_0 as P0, PREPARED_Q8_1 as P1};
+    type Entry = (GgmlType, TileFn, Option<(PrepareFn, usize)>);
+    let tiles: [Entry; 7] = [
+        (
+            GgmlType::Q4_0,
+            avx512::tile_q4_0_q8_0,
+            Some((avx512::prepare_for_q4_0, P0)),
+        ),
+        (
+            GgmlType::Q5_0,
+            avx512::tile_q5_0_q8_0,
+            Some((avx512::prepare_for_q5_0, P0)),
+        ),
+        (
+            GgmlType::Q8_0,
+            avx512::tile_q8_0_q8_0,
+            Some((avx512::prepare_for_q8_0, P0)),
+        ),
+        (
+            GgmlType::Q4_1,
+            avx512::tile_q4_1_q8_1,
+            Some((avx512::prepare_for_q4_q5_1, P1)),
+        ),
+        (
+            GgmlType::Q5_1,
+            avx512::tile_q5_1_q8_1,
+            Some((avx512::prepare_for_q4_q5_1, P1)),
+        ),
+        (GgmlType::Q4_K, avx512::tile_q4_k_q8_k, None),
+        (GgmlType::Q6_K, avx512::tile_q6_k_q8_k, None),
     ];
-    for (ty, f) in tiles {
-        k.tile[type_index(ty)] = Some(f);
+    for (ty, tile, prepare) in tiles {
+        k.tile[type_index(ty)] = Some(TileKernel { tile, prepare });
     }
 }
 

@@ -1,5 +1,6 @@
 //! Matrix-matrix tiles for Q4_K and Q6_K: each weight block is unpacked once (a
-//! `k_quants` row) and dotted with the same block of all [`TILE_TOKENS`] tokens, with
+//! `k_quants` row) and dotted with the same block of all [`TILE_TOKENS`] tokens (read
+//! as quantized, no preparation), with
 //! the dot kernel's own arithmetic, so every output is bit-identical to it.
 
 use std::arch::x86_64::*;
@@ -59,8 +60,16 @@ impl Unpacked for Q6kRow {
 /// AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn tile<R: Unpacked>(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize, out: &mut Tile) {
+unsafe fn tile<R: Unpacked>(
+    w: &[u8],
+    row_bytes: usize,
+    x: &[u8],
+    n: usize,
+    t0: usize,
+    out: &mut Tile,
+) {
     let (wb, xb) = (R::BLOCK_BYTES, q8_k::BLOCK_BYTES);
+    let q_bytes = x.len() / n;
     let blocks = row_bytes / wb;
     for (r, out) in out.iter_mut().enumerate().take(TILE_ROWS) {
         let row = &w[r * row_bytes..(r + 1) * row_bytes];
@@ -69,7 +78,7 @@ unsafe fn tile<R: Unpacked>(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize
             // SAFETY: features from the caller.
             let unpacked = unsafe { R::new(&row[b * wb..(b + 1) * wb]) };
             for (t, acc) in acc.iter_mut().enumerate() {
-                let at = t * q_bytes + b * xb;
+                let at = (t0 + t) * q_bytes + b * xb;
                 // SAFETY: as above.
                 *acc = unsafe { unpacked.dot(&x[at..at + xb], *acc) };
             }
@@ -80,13 +89,27 @@ unsafe fn tile<R: Unpacked>(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize
     }
 }
 
-pub(crate) fn tile_q4_k_q8_k(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize, out: &mut Tile) {
+pub(crate) fn tile_q4_k_q8_k(
+    w: &[u8],
+    row_bytes: usize,
+    x: &[u8],
+    n: usize,
+    t0: usize,
+    out: &mut Tile,
+) {
     // SAFETY: installed only after `x86::upgrade` detected AVX-512 F, BW, VL and VNNI
     // next to AVX2, FMA and F16C.
-    unsafe { tile::<Q4kRow>(w, row_bytes, x, q_bytes, out) }
+    unsafe { tile::<Q4kRow>(w, row_bytes, x, n, t0, out) }
 }
 
-pub(crate) fn tile_q6_k_q8_k(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize, out: &mut Tile) {
+pub(crate) fn tile_q6_k_q8_k(
+    w: &[u8],
+    row_bytes: usize,
+    x: &[u8],
+    n: usize,
+    t0: usize,
+    out: &mut Tile,
+) {
     // SAFETY: as in `tile_q4_k_q8_k`.
-    unsafe { tile::<Q6kRow>(w, row_bytes, x, q_bytes, out) }
+    unsafe { tile::<Q6kRow>(w, row_bytes, x, n, t0, out) }
 }

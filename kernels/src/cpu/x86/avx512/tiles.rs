@@ -2,96 +2,95 @@
 //! times [`TILE_TOKENS`] activation rows per call, for prefill.
 //!
 //! A dot product per (row, token) pair unpacks the same weight block once per token;
-//! a tile unpacks each weight block once for all its tokens and each activation block
-//! once for all its rows, and holds the 8 × 4 accumulators in registers. Two tokens
-//! share one 512-bit register: the weight block is broadcast to both halves and each
-//! half accumulates exactly what the 256-bit dot kernel (`vnni256`) accumulates, in
-//! the same order, so every output is bit-identical to that kernel's. That keeps
-//! prefill, decode and any batch size giving the same logits.
+//! a tile unpacks each weight block once for all its tokens and keeps the 4 × 8
+//! outputs in registers. Two weight rows share a 512-bit register (one per 256-bit
+//! half) against a token's block broadcast to both halves, and each half accumulates
+//! exactly what the 256-bit dot kernel (`vnni256`) accumulates, in the same order, so
+//! every output is bit-identical to that kernel's: prefill, decode and any batch size
+//! give the same logits.
+//!
+//! What depends on the token alone is computed once per product by `prepare_*`, into
+//! a block-major layout (block `b` of every token together): for each block, the
+//! tokens' 32 values (+128 for Q8_0 weights), their scales as f32, and then either
+//! the offset corrections (Q4_0, Q5_0) or the Q8_1 sums.
 
 use std::arch::x86_64::*;
 
 use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
 use crate::cpu::x86::avx2::hsum;
+use crate::quant::float::f16_to_f32;
 use crate::quant::{q4_0, q4_1, q5_0, q5_1, q8_0, q8_1};
 
-/// Token pairs per tile: each pair shares a 512-bit register.
-const PAIRS: usize = TILE_TOKENS / 2;
-// The Q8_1 sums of a tile's tokens fill one 128-bit register.
-const _: () = assert!(TILE_TOKENS == 4);
+/// Weight rows per 512-bit register.
+const ROW_PAIRS: usize = TILE_ROWS / 2;
 
-/// One weight block, unpacked for the whole tile.
+/// Prepared bytes per token and block: values, scale, then 8 i32 corrections
+/// (Q8_0 activations) or the f32 sum (Q8_1).
+pub(crate) const PREPARED_Q8_0: usize = 32 + 4 + 32;
+pub(crate) const PREPARED_Q8_1: usize = 32 + 4 + 4;
+
+/// Two weight rows' block `b`, unpacked.
 #[derive(Clone, Copy)]
-struct Row {
-    /// The block's 32 values as bytes, broadcast to both 256-bit halves.
+struct Rows {
+    /// Row 2p's 32 values as bytes in the low half, row 2p + 1's in the high.
     q: __m512i,
-    /// Its scale, broadcast.
+    /// Their scales, 8 lanes each.
     d: __m512,
     /// Q8_0 only: −128 · Σ q per 32-bit lane, undoing the +128 on the activations.
     neg: __m512i,
-    /// Q4_1/Q5_1 only: the block's min.
-    m: f32,
-}
-
-/// The same block of two tokens: token `2j` in the low half, `2j + 1` in the high.
-#[derive(Clone, Copy)]
-struct Pair {
-    x: __m512i,
-    d: __m512,
-    /// Q4_0/Q5_0 only: −offset · Σ x per 32-bit lane, for weights stored with an
-    /// offset (q − 8, q − 16).
-    neg: __m512i,
+    /// Q4_1/Q5_1 only: the two blocks' mins.
+    m: [f32; 2],
 }
 
 /// How one weight format reads its blocks; the tile loop is shared.
 trait Format {
-    /// Bytes of a weight block and of the matching activation block.
+    /// Bytes of a weight block.
     const WB: usize;
-    const XB: usize;
-    /// Offset of the activation values in their block (2 for Q8_0, 4 for Q8_1).
-    const X_AT: usize;
-    /// Whether the weights carry a min (Q4_1, Q5_1) that pairs with the Q8_1 sums.
-    const HAS_MIN: bool;
+    /// Activations are Q8_1 (sums, no corrections) rather than Q8_0.
+    const Q8_1: bool;
 
+    /// Block `b` of the rows at `w0` and `w1`.
+    ///
     /// # Safety
-    /// `b` points at a whole weight block; AVX-512 F/BW/VL/VNNI and F16C present.
-    unsafe fn row(b: *const u8) -> Row;
+    /// Both point at a whole weight block; AVX-512 F/BW/VL/VNNI and F16C present.
+    unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows;
 
-    /// The integer dot products of `r` with both tokens of `p`, 8 lanes per token
-    /// exactly as the 256-bit kernel sums them.
+    /// The integer dot products of both rows with the token values `x` (broadcast to
+    /// both halves), 8 lanes per row exactly as the 256-bit kernel sums them; `e` is
+    /// the token's prepared corrections (Q4_0, Q5_0).
     ///
     /// # Safety
     /// AVX-512 F/BW/VL/VNNI present.
-    unsafe fn ints(r: &Row, p: &Pair) -> __m512i;
-
-    /// The offset the weights are stored with (8 for Q4_0, 16 for Q5_0, else 0).
-    const OFFSET: i8;
-    /// Q8_0 weights: the activations get +128 instead (`vpdpbusd` wants one operand
-    /// unsigned).
-    const FLIP_X: bool = false;
+    unsafe fn ints(r: &Rows, x: __m512i, e: __m512i) -> __m512i;
 }
 
-/// 16 bytes at `p` in every 128-bit lane.
+/// The 16 bytes at `p0` in 128-bit lanes 0 and 1, those at `p1` in lanes 2 and 3.
 ///
 /// # Safety
-/// 16 readable bytes at `p`.
+/// 16 readable bytes at each.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn broadcast16(p: *const u8) -> __m512i {
-    // SAFETY: the caller guarantees 16 readable bytes; loadu has no alignment needs.
-    _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(p.cast()) })
+unsafe fn two16(p0: *const u8, p1: *const u8) -> __m512i {
+    // SAFETY: the caller guarantees 16 readable bytes at each; no alignment needed.
+    let (a, b) = unsafe {
+        (
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(p0.cast())),
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(p1.cast())),
+        )
+    };
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b)
 }
 
-/// The 32 nibbles of the 16 bytes at `p`, in ggml's order (low nibbles are values
-/// 0..16), in both 256-bit halves.
+/// The 32 nibbles of the 16 bytes at `p0` (low half) and at `p1` (high half), each in
+/// ggml's order (low nibbles are values 0..16).
 ///
 /// # Safety
-/// 16 readable bytes at `p`.
+/// 16 readable bytes at each.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn nibbles2(p: *const u8) -> __m512i {
+unsafe fn nibbles2(p0: *const u8, p1: *const u8) -> __m512i {
     // SAFETY: forwarded from the caller.
-    let v = unsafe { broadcast16(p) };
+    let v = unsafe { two16(p0, p1) };
     let mask = _mm512_set1_epi8(0x0f);
     let lo = _mm512_and_si512(v, mask);
     let hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
@@ -99,29 +98,39 @@ unsafe fn nibbles2(p: *const u8) -> __m512i {
     _mm512_mask_blend_epi64(0b1100_1100, lo, hi)
 }
 
-/// Byte `i` of each 256-bit half is 0x10 when bit `i` of the u32 at `p` is set.
+/// Byte `i` of the low half is 0x10 when bit `i` of the u32 at `p0` is set; the high
+/// half likewise from `p1`.
 ///
 /// # Safety
-/// 4 readable bytes at `p`.
+/// 4 readable bytes at each.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn fifth_bits2(p: *const u8) -> __m512i {
-    // SAFETY: the caller guarantees 4 readable bytes.
-    let bits = unsafe { p.cast::<u32>().read_unaligned() };
-    let set = _mm512_movm_epi8(((bits as u64) << 32) | bits as u64);
+unsafe fn fifth_bits2(p0: *const u8, p1: *const u8) -> __m512i {
+    // SAFETY: the caller guarantees 4 readable bytes at each.
+    let (a, b) = unsafe {
+        (
+            p0.cast::<u32>().read_unaligned(),
+            p1.cast::<u32>().read_unaligned(),
+        )
+    };
+    let set = _mm512_movm_epi8(((b as u64) << 32) | a as u64);
     _mm512_and_si512(set, _mm512_set1_epi8(0x10))
 }
 
-/// The f16 at `p` as f32, broadcast.
+/// The f16s at `p0` and `p1` as f32, in 8 lanes each.
 ///
 /// # Safety
-/// 2 readable bytes at `p`.
+/// 2 readable bytes at each.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn f16_splat(p: *const u8) -> __m512 {
-    // SAFETY: the caller guarantees 2 readable bytes.
-    let bits = unsafe { p.cast::<u16>().read_unaligned() };
-    _mm512_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32))))
+unsafe fn scales2(p0: *const u8, p1: *const u8) -> __m512 {
+    // SAFETY: the caller guarantees 2 readable bytes at each.
+    let bits = unsafe {
+        p0.cast::<u16>().read_unaligned() as i32 | (p1.cast::<u16>().read_unaligned() as i32) << 16
+    };
+    let halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    let v = _mm_cvtph_ps(_mm_cvtsi32_si128(bits));
+    _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(v))
 }
 
 /// The f16 at `p` as f32.
@@ -129,11 +138,9 @@ unsafe fn f16_splat(p: *const u8) -> __m512 {
 /// # Safety
 /// 2 readable bytes at `p`.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 unsafe fn f16_at(p: *const u8) -> f32 {
     // SAFETY: the caller guarantees 2 readable bytes.
-    let bits = unsafe { p.cast::<u16>().read_unaligned() };
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    f16_to_f32(unsafe { p.cast::<u16>().read_unaligned() })
 }
 
 struct Q4_0;
@@ -144,246 +151,233 @@ struct Q5_1;
 
 impl Format for Q4_0 {
     const WB: usize = q4_0::BLOCK_BYTES;
-    const XB: usize = q8_0::BLOCK_BYTES;
-    const X_AT: usize = 2;
-    const HAS_MIN: bool = false;
-    const OFFSET: i8 = 8;
+    const Q8_1: bool = false;
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn row(b: *const u8) -> Row {
+    unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows {
         // SAFETY: a Q4_0 block is d (2 bytes) then 16 bytes of nibbles.
         unsafe {
-            Row {
-                q: nibbles2(b.add(2)),
-                d: f16_splat(b),
+            Rows {
+                q: nibbles2(w0.add(2), w1.add(2)),
+                d: scales2(w0, w1),
                 neg: _mm512_setzero_si512(),
-                m: 0.0,
+                m: [0.0; 2],
             }
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Row, p: &Pair) -> __m512i {
-        _mm512_dpbusd_epi32(p.neg, r.q, p.x)
+    unsafe fn ints(r: &Rows, x: __m512i, e: __m512i) -> __m512i {
+        _mm512_dpbusd_epi32(e, r.q, x)
     }
 }
 
 impl Format for Q5_0 {
     const WB: usize = q5_0::BLOCK_BYTES;
-    const XB: usize = q8_0::BLOCK_BYTES;
-    const X_AT: usize = 2;
-    const HAS_MIN: bool = false;
-    const OFFSET: i8 = 16;
+    const Q8_1: bool = false;
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn row(b: *const u8) -> Row {
+    unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows {
         // SAFETY: a Q5_0 block is d (2 bytes), the fifth bits (4), 16 bytes of nibbles.
         unsafe {
-            Row {
-                q: _mm512_or_si512(nibbles2(b.add(6)), fifth_bits2(b.add(2))),
-                d: f16_splat(b),
+            Rows {
+                q: _mm512_or_si512(
+                    nibbles2(w0.add(6), w1.add(6)),
+                    fifth_bits2(w0.add(2), w1.add(2)),
+                ),
+                d: scales2(w0, w1),
                 neg: _mm512_setzero_si512(),
-                m: 0.0,
+                m: [0.0; 2],
             }
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Row, p: &Pair) -> __m512i {
-        _mm512_dpbusd_epi32(p.neg, r.q, p.x)
+    unsafe fn ints(r: &Rows, x: __m512i, e: __m512i) -> __m512i {
+        _mm512_dpbusd_epi32(e, r.q, x)
     }
 }
 
 impl Format for Q8_0 {
     const WB: usize = q8_0::BLOCK_BYTES;
-    const XB: usize = q8_0::BLOCK_BYTES;
-    const X_AT: usize = 2;
-    const HAS_MIN: bool = false;
-    const OFFSET: i8 = 0;
-    const FLIP_X: bool = true;
+    const Q8_1: bool = false;
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn row(b: *const u8) -> Row {
+    unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows {
         // SAFETY: a Q8_0 block is d (2 bytes) then 32 signed bytes.
-        let q = _mm512_broadcast_i64x4(unsafe { _mm256_loadu_si256(b.add(2).cast()) });
+        let q = unsafe {
+            _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_loadu_si256(w0.add(2).cast())),
+                _mm256_loadu_si256(w1.add(2).cast()),
+            )
+        };
         let sum128 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), q);
-        Row {
+        Rows {
             q,
             // SAFETY: as above.
-            d: unsafe { f16_splat(b) },
+            d: unsafe { scales2(w0, w1) },
             neg: _mm512_sub_epi32(_mm512_setzero_si512(), sum128),
-            m: 0.0,
+            m: [0.0; 2],
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Row, p: &Pair) -> __m512i {
+    unsafe fn ints(r: &Rows, x: __m512i, _e: __m512i) -> __m512i {
         // Σ (x + 128) q − 128 Σ q = Σ x q: `vpdpbusd` wants its first operand unsigned.
-        _mm512_dpbusd_epi32(r.neg, p.x, r.q)
+        _mm512_dpbusd_epi32(r.neg, x, r.q)
     }
 }
 
 impl Format for Q4_1 {
     const WB: usize = q4_1::BLOCK_BYTES;
-    const XB: usize = q8_1::BLOCK_BYTES;
-    const X_AT: usize = 4;
-    const HAS_MIN: bool = true;
-    const OFFSET: i8 = 0;
+    const Q8_1: bool = true;
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn row(b: *const u8) -> Row {
+    unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows {
         // SAFETY: a Q4_1 block is d, m (2 bytes each) then 16 bytes of nibbles.
         unsafe {
-            Row {
-                q: nibbles2(b.add(4)),
-                d: f16_splat(b),
+            Rows {
+                q: nibbles2(w0.add(4), w1.add(4)),
+                d: scales2(w0, w1),
                 neg: _mm512_setzero_si512(),
-                m: f16_at(b.add(2)),
+                m: [f16_at(w0.add(2)), f16_at(w1.add(2))],
             }
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Row, p: &Pair) -> __m512i {
-        _mm512_dpbusd_epi32(_mm512_setzero_si512(), r.q, p.x)
+    unsafe fn ints(r: &Rows, x: __m512i, _e: __m512i) -> __m512i {
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), r.q, x)
     }
 }
 
 impl Format for Q5_1 {
     const WB: usize = q5_1::BLOCK_BYTES;
-    const XB: usize = q8_1::BLOCK_BYTES;
-    const X_AT: usize = 4;
-    const HAS_MIN: bool = true;
-    const OFFSET: i8 = 0;
+    const Q8_1: bool = true;
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn row(b: *const u8) -> Row {
+    unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows {
         // SAFETY: a Q5_1 block is d, m (2 bytes each), the fifth bits (4), 16 bytes of
         // nibbles.
         unsafe {
-            Row {
-                q: _mm512_or_si512(nibbles2(b.add(8)), fifth_bits2(b.add(4))),
-                d: f16_splat(b),
+            Rows {
+                q: _mm512_or_si512(
+                    nibbles2(w0.add(8), w1.add(8)),
+                    fifth_bits2(w0.add(4), w1.add(4)),
+                ),
+                d: scales2(w0, w1),
                 neg: _mm512_setzero_si512(),
-                m: f16_at(b.add(2)),
+                m: [f16_at(w0.add(2)), f16_at(w1.add(2))],
             }
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Row, p: &Pair) -> __m512i {
-        _mm512_dpbusd_epi32(_mm512_setzero_si512(), r.q, p.x)
+    unsafe fn ints(r: &Rows, x: __m512i, _e: __m512i) -> __m512i {
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), r.q, x)
+    }
+}
+
+/// Prepared bytes per token and block for format `F`.
+const fn prepared<F: Format>() -> usize {
+    if F::Q8_1 {
+        PREPARED_Q8_1
+    } else {
+        PREPARED_Q8_0
     }
 }
 
 /// The tile loop shared by every format.
 ///
 /// # Safety
-/// `w` holds [`TILE_ROWS`] rows `row_bytes` apart and `x` [`TILE_TOKENS`] rows
-/// `q_bytes` apart, each of `blocks` blocks (checked by [`run`]); AVX-512 F/BW/VL/VNNI,
-/// AVX2, FMA and F16C present.
+/// `w` holds [`TILE_ROWS`] rows `row_bytes` apart of `blocks` blocks each, and `act`
+/// the prepared activations of `n ≥ t0 + TILE_TOKENS` tokens for those blocks
+/// (checked by [`run`]); AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 unsafe fn tile<F: Format>(
     w: *const u8,
     row_bytes: usize,
-    x: *const u8,
-    q_bytes: usize,
+    act: *const u8,
+    n: usize,
+    t0: usize,
     blocks: usize,
     out: &mut Tile,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); PAIRS]; TILE_ROWS];
-    // Lane t: Σ m_w · s_x of token t, in the kernel's order (Q4_1/Q5_1).
-    let mut mins = [_mm_setzero_ps(); TILE_ROWS];
-    // Token 2j's scale in the low 8 lanes, 2j + 1's in the high 8.
-    let halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    let flip = _mm512_set1_epi8(-128);
-    let offset = _mm512_set1_epi8(F::OFFSET);
+    let mut acc = [[_mm512_setzero_ps(); TILE_TOKENS]; ROW_PAIRS];
+    // Lane t: Σ m_w · s_x of token t, in the dot kernel's order (Q4_1/Q5_1).
+    let mut mins = [_mm256_setzero_ps(); TILE_ROWS];
+    let stride = n * prepared::<F>();
     for b in 0..blocks {
-        let mut pairs = [Pair {
-            x: _mm512_setzero_si512(),
+        // SAFETY (all pointer arithmetic below): within the extents checked by `run`.
+        let base = unsafe { act.add(b * stride) };
+        let (values, scales, extra) = unsafe { (base, base.add(32 * n), base.add(36 * n)) };
+        let mut rows = [Rows {
+            q: _mm512_setzero_si512(),
             d: _mm512_setzero_ps(),
             neg: _mm512_setzero_si512(),
-        }; PAIRS];
-        for (j, pair) in pairs.iter_mut().enumerate() {
-            // SAFETY: tokens 2j and 2j + 1 have block `b` (caller's contract).
-            let (x0, x1) = unsafe {
+            m: [0.0; 2],
+        }; ROW_PAIRS];
+        for (p, rows) in rows.iter_mut().enumerate() {
+            // SAFETY: rows 2p and 2p + 1 have block `b`.
+            *rows = unsafe {
+                F::rows(
+                    w.add(2 * p * row_bytes + b * F::WB),
+                    w.add((2 * p + 1) * row_bytes + b * F::WB),
+                )
+            };
+        }
+        for t in 0..TILE_TOKENS {
+            let tok = t0 + t;
+            // SAFETY: token `tok` has its values, scale and corrections in block `b`.
+            let (x, dx, e) = unsafe {
                 (
-                    x.add(2 * j * q_bytes + b * F::XB),
-                    x.add((2 * j + 1) * q_bytes + b * F::XB),
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256(values.add(32 * tok).cast())),
+                    _mm512_set1_ps(scales.add(4 * tok).cast::<f32>().read_unaligned()),
+                    if F::Q8_1 {
+                        _mm512_setzero_si512()
+                    } else {
+                        _mm512_broadcast_i64x4(_mm256_loadu_si256(extra.add(32 * tok).cast()))
+                    },
                 )
             };
-            // SAFETY: each activation block is its scale then 32 bytes at X_AT.
-            let v = unsafe {
-                _mm512_inserti64x4::<1>(
-                    _mm512_castsi256_si512(_mm256_loadu_si256(x0.add(F::X_AT).cast())),
-                    _mm256_loadu_si256(x1.add(F::X_AT).cast()),
-                )
-            };
-            // SAFETY: both blocks start with their f16 scale.
-            let ds = unsafe {
-                let bits = x0.cast::<u16>().read_unaligned() as i32
-                    | (x1.cast::<u16>().read_unaligned() as i32) << 16;
-                _mm_cvtph_ps(_mm_cvtsi32_si128(bits))
-            };
-            pair.d = _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(ds));
-            if F::FLIP_X {
-                pair.x = _mm512_xor_si512(v, flip);
-            } else {
-                pair.x = v;
-                if F::OFFSET != 0 {
-                    let sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, v);
-                    pair.neg = _mm512_sub_epi32(_mm512_setzero_si512(), sum);
-                }
+            for (acc, rows) in acc.iter_mut().zip(&rows) {
+                // SAFETY: features checked by the caller.
+                let p = _mm512_cvtepi32_ps(unsafe { F::ints(rows, x, e) });
+                acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(rows.d, dx), p, acc[t]);
             }
         }
-        let sums = if F::HAS_MIN {
-            // SAFETY: Q8_1 blocks hold s (f16) at byte 2; 4 tokens (caller's contract).
-            unsafe {
-                let s = |t: usize| {
-                    x.add(t * q_bytes + b * F::XB + 2)
-                        .cast::<u16>()
-                        .read_unaligned() as u64
-                };
-                _mm_cvtph_ps(_mm_cvtsi64_si128(
-                    (s(0) | s(1) << 16 | s(2) << 32 | s(3) << 48) as i64,
-                ))
-            }
-        } else {
-            _mm_setzero_ps()
-        };
-        for (r, (acc, mins)) in acc.iter_mut().zip(mins.iter_mut()).enumerate() {
-            // SAFETY: row r has block `b` (caller's contract).
-            let row = unsafe { F::row(w.add(r * row_bytes + b * F::WB)) };
-            for (acc, pair) in acc.iter_mut().zip(&pairs) {
-                // SAFETY: features checked by the caller.
-                let p = _mm512_cvtepi32_ps(unsafe { F::ints(&row, pair) });
-                *acc = _mm512_fmadd_ps(_mm512_mul_ps(row.d, pair.d), p, *acc);
-            }
-            if F::HAS_MIN {
-                *mins = _mm_add_ps(*mins, _mm_mul_ps(_mm_set1_ps(row.m), sums));
+        if F::Q8_1 {
+            // SAFETY: the tile's tokens' sums, 8 consecutive f32.
+            let sums = unsafe { _mm256_loadu_ps(extra.add(4 * t0).cast()) };
+            for (r, mins) in mins.iter_mut().enumerate() {
+                let m = _mm256_set1_ps(rows[r / 2].m[r % 2]);
+                *mins = _mm256_add_ps(*mins, _mm256_mul_ps(m, sums));
             }
         }
     }
-    for ((out, acc), mins) in out.iter_mut().zip(&acc).zip(&mins) {
-        let mut m = [0f32; 4];
-        // SAFETY: `m` has room for 4 lanes.
-        unsafe { _mm_storeu_ps(m.as_mut_ptr(), *mins) };
-        for (j, acc) in acc.iter().enumerate() {
-            let lo = _mm512_castps512_ps256(*acc);
-            let hi = _mm512_extractf32x8_ps::<1>(*acc);
-            out[2 * j] = hsum(lo) + m[2 * j];
-            out[2 * j + 1] = hsum(hi) + m[2 * j + 1];
+    for (r, out) in out.iter_mut().enumerate() {
+        let mut m = [0f32; TILE_TOKENS];
+        // SAFETY: `m` has room for 8 lanes.
+        unsafe { _mm256_storeu_ps(m.as_mut_ptr(), mins[r]) };
+        for (t, (o, m)) in out.iter_mut().zip(m).enumerate() {
+            let acc = acc[r / 2][t];
+            let half = if r % 2 == 0 {
+                _mm512_castps512_ps256(acc)
+            } else {
+                _mm512_extractf32x8_ps::<1>(acc)
+            };
+            *o = hsum(half) + m;
         }
     }
 }
@@ -394,22 +388,109 @@ unsafe fn tile<F: Format>(
 /// AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn run<F: Format>(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize, out: &mut Tile) {
+unsafe fn run<F: Format>(
+    w: &[u8],
+    row_bytes: usize,
+    act: &[u8],
+    n: usize,
+    t0: usize,
+    out: &mut Tile,
+) {
     let blocks = row_bytes / F::WB;
-    assert!(blocks * F::WB == row_bytes && blocks * F::XB <= q_bytes);
-    assert!(w.len() >= (TILE_ROWS - 1) * row_bytes + row_bytes);
-    assert!(x.len() >= (TILE_TOKENS - 1) * q_bytes + blocks * F::XB);
+    assert!(blocks * F::WB == row_bytes && t0 + TILE_TOKENS <= n);
+    assert!(w.len() >= TILE_ROWS * row_bytes);
+    assert!(act.len() >= blocks * n * prepared::<F>());
     // SAFETY: extents checked above; features by the caller.
-    unsafe { tile::<F>(w.as_ptr(), row_bytes, x.as_ptr(), q_bytes, blocks, out) }
+    unsafe { tile::<F>(w.as_ptr(), row_bytes, act.as_ptr(), n, t0, blocks, out) }
+}
+
+/// For 32 token values `v` and weights stored with `offset` (8 for Q4_0, 16 for
+/// Q5_0): the correction −offset · Σ x per 4-value lane, as 8 little-endian i32.
+fn corrections(v: &[u8], offset: i32, out: &mut [u8]) {
+    for (lane, o) in v.chunks_exact(4).zip(out.chunks_exact_mut(4)) {
+        let s: i32 = lane.iter().map(|&b| b as i8 as i32).sum();
+        o.copy_from_slice(&(-offset * s).to_le_bytes());
+    }
+}
+
+/// Q8_0 activations into the block-major layout, with the corrections for weights
+/// stored with `offset`; offset 0 (Q8_0 weights) adds 128 to the values instead.
+fn prepare_q8_0(qx: &[u8], n: usize, out: &mut [u8], offset: i32) {
+    let q_bytes = qx.len() / n;
+    let blocks = q_bytes / q8_0::BLOCK_BYTES;
+    let stride = n * PREPARED_Q8_0;
+    for b in 0..blocks {
+        let o = &mut out[b * stride..(b + 1) * stride];
+        let (values, rest) = o.split_at_mut(32 * n);
+        let (scales, extra) = rest.split_at_mut(4 * n);
+        for t in 0..n {
+            let blk = &qx[t * q_bytes + b * q8_0::BLOCK_BYTES..][..q8_0::BLOCK_BYTES];
+            let v = &blk[2..];
+            let dst = &mut values[32 * t..32 * t + 32];
+            if offset == 0 {
+                for (d, &s) in dst.iter_mut().zip(v) {
+                    *d = s ^ 0x80;
+                }
+            } else {
+                dst.copy_from_slice(v);
+                corrections(v, offset, &mut extra[32 * t..32 * t + 32]);
+            }
+            let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+            scales[4 * t..4 * t + 4].copy_from_slice(&d.to_le_bytes());
+        }
+    }
+}
+
+/// Q8_1 activations into the block-major layout.
+fn prepare_q8_1(qx: &[u8], n: usize, out: &mut [u8]) {
+    let q_bytes = qx.len() / n;
+    let blocks = q_bytes / q8_1::BLOCK_BYTES;
+    let stride = n * PREPARED_Q8_1;
+    for b in 0..blocks {
+        let o = &mut out[b * stride..(b + 1) * stride];
+        let (values, rest) = o.split_at_mut(32 * n);
+        let (scales, sums) = rest.split_at_mut(4 * n);
+        for t in 0..n {
+            let blk = &qx[t * q_bytes + b * q8_1::BLOCK_BYTES..][..q8_1::BLOCK_BYTES];
+            values[32 * t..32 * t + 32].copy_from_slice(&blk[4..]);
+            let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+            let s = f16_to_f32(u16::from_le_bytes([blk[2], blk[3]]));
+            scales[4 * t..4 * t + 4].copy_from_slice(&d.to_le_bytes());
+            sums[4 * t..4 * t + 4].copy_from_slice(&s.to_le_bytes());
+        }
+    }
+}
+
+pub(crate) fn prepare_for_q4_0(qx: &[u8], n: usize, out: &mut [u8]) {
+    prepare_q8_0(qx, n, out, 8)
+}
+
+pub(crate) fn prepare_for_q5_0(qx: &[u8], n: usize, out: &mut [u8]) {
+    prepare_q8_0(qx, n, out, 16)
+}
+
+pub(crate) fn prepare_for_q8_0(qx: &[u8], n: usize, out: &mut [u8]) {
+    prepare_q8_0(qx, n, out, 0)
+}
+
+pub(crate) fn prepare_for_q4_q5_1(qx: &[u8], n: usize, out: &mut [u8]) {
+    prepare_q8_1(qx, n, out)
 }
 
 /// Generates the safe dispatch-table entries.
 macro_rules! tiles {
     ($($name:ident => $format:ty,)*) => {$(
-        pub(crate) fn $name(w: &[u8], row_bytes: usize, x: &[u8], q_bytes: usize, out: &mut Tile) {
+        pub(crate) fn $name(
+            w: &[u8],
+            row_bytes: usize,
+            act: &[u8],
+            n: usize,
+            t0: usize,
+            out: &mut Tile,
+        ) {
             // SAFETY: installed only after `x86::upgrade` detected AVX-512 F, BW, VL
             // and VNNI next to AVX2, FMA and F16C.
-            unsafe { run::<$format>(w, row_bytes, x, q_bytes, out) }
+            unsafe { run::<$format>(w, row_bytes, act, n, t0, out) }
         }
     )*};
 }

@@ -13,9 +13,9 @@ mod weights;
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
 
-pub use cudarc::driver::{CudaView, CudaViewMut};
+pub use cudarc::driver::{CudaSlice, CudaView, CudaViewMut};
 pub use error::CudaError;
 pub use ops::{AttentionShape, RopeShape};
 pub use weights::{gpu_matrix_bytes, GpuMatrix, GPU_TYPES};

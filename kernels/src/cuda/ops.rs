@@ -283,14 +283,13 @@ impl Gpu {
         let qd = s.n_head * s.head_dim;
         let row = s.n_head_kv * s.head_dim;
         ensure(
-            s.head_dim.is_multiple_of(32)
-                && s.head_dim > 0
+            s.head_dim > 0
                 && s.head_dim <= ATT_MAX_HEAD_DIM
                 && s.n_head_kv > 0
                 && s.n_head.is_multiple_of(s.n_head_kv),
             || {
                 format!(
-                    "the CUDA attention needs a head size that is a multiple of 32 up to {ATT_MAX_HEAD_DIM} and whole query groups, not {s:?}"
+                    "the CUDA attention needs a head size up to {ATT_MAX_HEAD_DIM} and whole query groups, not {s:?}"
                 )
             },
         )?;

@@ -3,8 +3,9 @@
 // One block of ATT_WARPS warps per (token, query head). Query token t sits at
 // position pos0 + t and attends to positions 0..=pos0 + t. Each warp walks every
 // ATT_WARPS-th position with an online softmax (running max and sum), lanes
-// holding head_dim / 32 elements each; the warps' partial results are merged at
-// the end. head_dim is a multiple of 32, at most 32 * ATT_MAX_PER_LANE.
+// holding up to ATT_MAX_PER_LANE elements each; the warps' partial results are merged at
+// the end. head_dim is at most 32 * ATT_MAX_PER_LANE; lane l holds elements
+// l, l + 32, ... below head_dim.
 // q and out: [n][n_head * head_dim]; kc, vc: [n_ctx][n_head_kv * head_dim].
 
 #define ATT_WARPS 4
@@ -19,14 +20,13 @@ extern "C" __global__ void attention(const float* __restrict__ q, const u16* __r
     __shared__ float s_acc[ATT_WARPS][32 * ATT_MAX_PER_LANE];
     int h = blockIdx.x, t = blockIdx.y;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int per = head_dim >> 5;
     int g = h / (n_head / n_head_kv);
     int row = n_head_kv * head_dim;
     const float* qh = q + ((size_t)t * n_head + h) * head_dim;
     float qv[ATT_MAX_PER_LANE], acc[ATT_MAX_PER_LANE];
     #pragma unroll
     for (int i = 0; i < ATT_MAX_PER_LANE; i++) {
-        qv[i] = i < per ? qh[lane + 32 * i] : 0.0f;
+        qv[i] = lane + 32 * i < head_dim ? qh[lane + 32 * i] : 0.0f;
         acc[i] = 0.0f;
     }
     float m = NEG_INF, l = 0.0f;
@@ -36,7 +36,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const u16* __r
         float s = 0.0f;
         #pragma unroll
         for (int i = 0; i < ATT_MAX_PER_LANE; i++)
-            if (i < per) s += qv[i] * h2f(kp[lane + 32 * i]);
+            if (lane + 32 * i < head_dim) s += qv[i] * h2f(kp[lane + 32 * i]);
         s = warp_sum(s) * scale;
         float m_new = fmaxf(m, s);
         float corr = expf(m - m_new);
@@ -45,7 +45,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const u16* __r
         const u16* vp = vc + (size_t)p * row + g * head_dim;
         #pragma unroll
         for (int i = 0; i < ATT_MAX_PER_LANE; i++)
-            if (i < per) acc[i] = acc[i] * corr + e * h2f(vp[lane + 32 * i]);
+            if (lane + 32 * i < head_dim) acc[i] = acc[i] * corr + e * h2f(vp[lane + 32 * i]);
         m = m_new;
     }
     if (lane == 0) {
@@ -54,7 +54,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const u16* __r
     }
     #pragma unroll
     for (int i = 0; i < ATT_MAX_PER_LANE; i++)
-        if (i < per) s_acc[warp][lane + 32 * i] = acc[i];
+        if (lane + 32 * i < head_dim) s_acc[warp][lane + 32 * i] = acc[i];
     __syncthreads();
     if (warp != 0) return;
     float mm = NEG_INF;
@@ -67,8 +67,7 @@ extern "C" __global__ void attention(const float* __restrict__ q, const u16* __r
         ll += s_l[w] * f[w];
     }
     float* o = out + ((size_t)t * n_head + h) * head_dim;
-    for (int i = 0; i < per; i++) {
-        int e = lane + 32 * i;
+    for (int e = lane; e < head_dim; e += 32) {
         float v = 0.0f;
         for (int w = 0; w < ATT_WARPS; w++) v += s_acc[w][e] * f[w];
         o[e] = v / ll;

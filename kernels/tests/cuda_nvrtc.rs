@@ -16,7 +16,7 @@ fn kernels_compile_with_nvrtc() {
     // Ampere (A100), Ada (L4) and Hopper (H100/H200).
     for (major, minor) in [(8, 0), (8, 9), (9, 0)] {
         let ptx = module::compile(major, minor).unwrap_or_else(|e| panic!("{e}"));
-        for name in ["matmul_q4_k", "embed_q6_k", "rms_norm", "rope", "kv_store", "attention"] {
+        for name in ["matmul_q4_k", "matmul_q5_0", "embed_q6_k", "rms_norm", "rope", "kv_store", "attention"] {
             assert!(
                 ptx.contains(&format!(".entry {name}(")),
                 "sm{major}{minor}: no kernel {name} in the PTX"

@@ -9,9 +9,11 @@ use super::Gpu;
 use crate::quant::{dequantize_row, GgmlType};
 
 /// Formats the kernels read directly, in the order of the kernel tables.
-pub const GPU_TYPES: [GgmlType; 8] = [
+pub const GPU_TYPES: [GgmlType; 10] = [
     GgmlType::Q4_0,
     GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
     GgmlType::Q8_0,
     GgmlType::Q4_K,
     GgmlType::Q6_K,

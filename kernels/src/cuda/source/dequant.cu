@@ -96,3 +96,34 @@ __device__ __forceinline__ void chunk_f32(const u8* row, int c, float* w) {
     #pragma unroll
     for (int j = 0; j < 32; j++) w[j] = b[j];
 }
+
+// Q5_0: 22-byte blocks: f16 d, u32 qh (bit j = fifth bit of element j), 16 bytes
+// of low nibbles (element j low, j + 16 high); element = (q - 16) * d.
+__device__ __forceinline__ void chunk_q5_0(const u8* row, int c, float* w) {
+    const u8* b = row + c * 22;
+    float d = ld_f16(b);
+    u32 qh = (u32)b[2] | ((u32)b[3] << 8) | ((u32)b[4] << 16) | ((u32)b[5] << 24);
+    #pragma unroll
+    for (int j = 0; j < 16; j++) {
+        int q = b[6 + j];
+        int lo = (q & 15) | (((qh >> j) & 1) << 4);
+        int hi = (q >> 4) | (((qh >> (j + 16)) & 1) << 4);
+        w[j] = (float)(lo - 16) * d;
+        w[j + 16] = (float)(hi - 16) * d;
+    }
+}
+
+// Q5_1: 24-byte blocks: f16 d, f16 m, u32 qh, 16 bytes of nibbles; q * d + m.
+__device__ __forceinline__ void chunk_q5_1(const u8* row, int c, float* w) {
+    const u8* b = row + c * 24;
+    float d = ld_f16(b), m = ld_f16(b + 2);
+    u32 qh = (u32)b[4] | ((u32)b[5] << 8) | ((u32)b[6] << 16) | ((u32)b[7] << 24);
+    #pragma unroll
+    for (int j = 0; j < 16; j++) {
+        int q = b[8 + j];
+        int lo = (q & 15) | (((qh >> j) & 1) << 4);
+        int hi = (q >> 4) | (((qh >> (j + 16)) & 1) << 4);
+        w[j] = (float)lo * d + m;
+        w[j + 16] = (float)hi * d + m;
+    }
+}

@@ -3,6 +3,6 @@
 //! and no model knowledge live here.
 
 pub mod cpu;
-pub mod quant;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod quant;

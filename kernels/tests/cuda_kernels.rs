@@ -15,7 +15,10 @@ fn gpu() -> Option<Gpu> {
         Ok(g) => Some(g),
         Err(e) => {
             let msg = format!("skipped: no usable GPU: {e}");
-            assert!(std::env::var("EDGELM_REQUIRE_GPU").as_deref() != Ok("1"), "{msg}");
+            assert!(
+                std::env::var("EDGELM_REQUIRE_GPU").as_deref() != Ok("1"),
+                "{msg}"
+            );
             eprintln!("{msg}");
             None
         }
@@ -37,7 +40,10 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -76,17 +82,22 @@ fn matmul_and_embed_match_dequantized_reference() {
             let w = g.upload_matrix(ty, rows, cols, &wq).unwrap();
             let xd = g.upload(&x).unwrap();
             let mut yd = g.zeros::<f32>(n * rows).unwrap();
-            g.matmul(&w, &xd.as_view(), n, &mut yd.as_view_mut()).unwrap();
+            g.matmul(&w, &xd.as_view(), n, &mut yd.as_view_mut())
+                .unwrap();
             let got = g.download(&yd.as_view()).unwrap();
             let tol = 1e-4 * (cols as f32).sqrt();
             let d = max_abs_diff(&got[..n * rows], &want);
-            assert!(d <= tol, "{ty} matmul {rows}x{cols} n={n}: max diff {d} > {tol}");
+            assert!(
+                d <= tol,
+                "{ty} matmul {rows}x{cols} n={n}: max diff {d} > {tol}"
+            );
 
             // Embedding rows: the dequantization (up to a fused multiply-add).
             let ids: Vec<u32> = (0..n as u32).map(|i| (i * 7 + 3) % rows as u32).collect();
             let mut ids_d = g.zeros::<u32>(n).unwrap();
             let mut out = g.zeros::<f32>(n * cols).unwrap();
-            g.embed(&w, &ids, &mut ids_d, &mut out.as_view_mut()).unwrap();
+            g.embed(&w, &ids, &mut ids_d, &mut out.as_view_mut())
+                .unwrap();
             let got = g.download(&out.as_view()).unwrap();
             for (t, &id) in ids.iter().enumerate() {
                 let want = &wd[id as usize * cols..][..cols];
@@ -100,10 +111,14 @@ fn matmul_and_embed_match_dequantized_reference() {
 #[test]
 fn embed_rejects_ids_outside_the_matrix() {
     let Some(g) = gpu() else { return };
-    let w = g.upload_matrix(GgmlType::F32, 2, 32, &[0u8; 2 * 32 * 4]).unwrap();
+    let w = g
+        .upload_matrix(GgmlType::F32, 2, 32, &[0u8; 2 * 32 * 4])
+        .unwrap();
     let mut ids_d = g.zeros::<u32>(1).unwrap();
     let mut out = g.zeros::<f32>(32).unwrap();
-    assert!(g.embed(&w, &[2], &mut ids_d, &mut out.as_view_mut()).is_err());
+    assert!(g
+        .embed(&w, &[2], &mut ids_d, &mut out.as_view_mut())
+        .is_err());
 }
 
 #[test]
@@ -118,7 +133,8 @@ fn norm_swiglu_add_match_cpu() {
         }
         let (xd, wd) = (g.upload(&x).unwrap(), g.upload(&w).unwrap());
         let mut od = g.zeros::<f32>(n * d).unwrap();
-        g.rms_norm(&xd.as_view(), &wd, 1e-5, n, &mut od.as_view_mut()).unwrap();
+        g.rms_norm(&xd.as_view(), &wd, 1e-5, n, &mut od.as_view_mut())
+            .unwrap();
         let got = g.download(&od.as_view()).unwrap();
         assert!(max_abs_diff(&got, &want) <= 1e-5, "rms_norm {n}x{d}");
 
@@ -127,7 +143,8 @@ fn norm_swiglu_add_match_cpu() {
         swiglu(&mut want, &up);
         let mut gd = g.upload(&x).unwrap();
         let ud = g.upload(&up).unwrap();
-        g.swiglu(&mut gd.as_view_mut(), &ud.as_view(), n * d).unwrap();
+        g.swiglu(&mut gd.as_view_mut(), &ud.as_view(), n * d)
+            .unwrap();
         let got = g.download(&gd.as_view()).unwrap();
         assert!(max_abs_diff(&got, &want) <= 1e-6, "swiglu {n}x{d}");
 
@@ -137,8 +154,10 @@ fn norm_swiglu_add_match_cpu() {
             *v += w[i % d] + up[i];
         }
         let mut xd = g.upload(&x).unwrap();
-        g.add_rows(&mut xd.as_view_mut(), &wd.as_view(), n * d).unwrap();
-        g.add_rows(&mut xd.as_view_mut(), &ud.as_view(), n * d).unwrap();
+        g.add_rows(&mut xd.as_view_mut(), &wd.as_view(), n * d)
+            .unwrap();
+        g.add_rows(&mut xd.as_view_mut(), &ud.as_view(), n * d)
+            .unwrap();
         let got = g.download(&xd.as_view()).unwrap();
         assert!(max_abs_diff(&got, &want) <= 1e-6, "add {n}x{d}");
     }
@@ -172,7 +191,8 @@ fn rope_matches_cpu_in_both_styles() {
                 base: 10000.0,
                 neox,
             };
-            g.rope(&mut xd.as_view_mut(), factors.then_some(&fd), shape).unwrap();
+            g.rope(&mut xd.as_view_mut(), factors.then_some(&fd), shape)
+                .unwrap();
             let got = g.download(&xd.as_view()).unwrap();
             // GPU and CPU sin/cos of large angles agree to a few ulp of the angle.
             let d = max_abs_diff(&got, &want);
@@ -263,8 +283,14 @@ fn kv_store_and_attention_match_cpu() {
             pos0,
             scale,
         };
-        g.attention(&qdv.as_view(), &kc.as_view(), &vc.as_view(), &mut out.as_view_mut(), shape)
-            .unwrap();
+        g.attention(
+            &qdv.as_view(),
+            &kc.as_view(),
+            &vc.as_view(),
+            &mut out.as_view_mut(),
+            shape,
+        )
+        .unwrap();
         let got = g.download(&out.as_view()).unwrap();
         let d = max_abs_diff(&got, &want);
         assert!(d <= 1e-4, "attention {shape:?}: max diff {d}");

@@ -58,16 +58,23 @@ fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 }
 
 /// `rows` x `cols` random weights in `ty`, quantized in parallel by row groups
-/// (falls back to F16 where a row is not a whole number of blocks).
+/// (where a row is not a whole number of blocks, the type llama.cpp falls back to).
 fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64, scale: f32) -> (GgmlType, Vec<u8>) {
-    let ty = if cols.is_multiple_of(ty.block_size()) { ty } else { GgmlType::F16 };
+    let ty = match ty {
+        t if cols.is_multiple_of(t.block_size()) => t,
+        GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q2_K | GgmlType::Q3_K => GgmlType::Q5_0,
+        GgmlType::Q6_K => GgmlType::Q8_0,
+        _ => GgmlType::F16,
+    };
     let rb = ty.row_bytes(cols).expect("whole blocks");
     let mut out = vec![0u8; rows * rb];
-    out.par_chunks_mut(rb * 64).enumerate().for_each(|(i, dst)| {
-        let n = dst.len() / rb;
-        let src = random(n * cols, seed ^ ((i as u64 + 1) << 20), scale);
-        quantize_rows(ty, &src, cols, dst).expect("sizes match");
-    });
+    out.par_chunks_mut(rb * 64)
+        .enumerate()
+        .for_each(|(i, dst)| {
+            let n = dst.len() / rb;
+            let src = random(n * cols, seed ^ ((i as u64 + 1) << 20), scale);
+            quantize_rows(ty, &src, cols, dst).expect("sizes match");
+        });
     (ty, out)
 }
 
@@ -96,7 +103,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     w.add_metadata("llama.attention.head_count_kv", u(p.n_head_kv));
     w.add_metadata("llama.context_length", u(4096));
     w.add_metadata("llama.rope.freq_base", MetaValue::F32(p.rope_base));
-    w.add_metadata("llama.attention.layer_norm_rms_epsilon", MetaValue::F32(1e-5));
+    w.add_metadata(
+        "llama.attention.layer_norm_rms_epsilon",
+        MetaValue::F32(1e-5),
+    );
     for (k, v) in src.metadata() {
         if k.starts_with("tokenizer.") {
             w.add_metadata(k.clone(), v.clone());
@@ -105,7 +115,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (d, ff) = (p.n_embd as usize, p.n_ff as usize);
     let hd = d / p.n_head as usize;
     let kvd = hd * p.n_head_kv as usize;
-    let norm = |n: usize| -> Vec<u8> { vec![1f32; n].iter().flat_map(|v| v.to_le_bytes()).collect() };
+    let norm =
+        |n: usize| -> Vec<u8> { vec![1f32; n].iter().flat_map(|v| v.to_le_bytes()).collect() };
     let mut t = 0u64;
     let mut add = |w: &mut GgufWriter, name: String, rows: usize, cols: usize, scale: f32| {
         t += 1;
@@ -116,7 +127,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = |cols: usize| 1.7 / (cols as f32).sqrt();
     for i in 0..p.n_layer {
         let n = |x: &str| format!("blk.{i}.{x}");
-        w.add_tensor(n("attn_norm.weight"), vec![d as u64], GgmlType::F32, norm(d))?;
+        w.add_tensor(
+            n("attn_norm.weight"),
+            vec![d as u64],
+            GgmlType::F32,
+            norm(d),
+        )?;
         w.add_tensor(n("ffn_norm.weight"), vec![d as u64], GgmlType::F32, norm(d))?;
         add(&mut w, n("attn_q.weight"), d, d, s(d))?;
         add(&mut w, n("attn_k.weight"), kvd, d, s(d))?;

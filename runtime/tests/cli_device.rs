@@ -15,7 +15,10 @@ fn run(device: &str) -> (Option<i32>, String) {
         .args(["-p", "hi", "-n", "2", "--temp", "0", "--device", device])
         .output()
         .expect("start edgelm");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -23,7 +26,8 @@ fn cuda_device_without_cuda_exits_1_with_a_clear_message() {
     let (code, err) = run("cuda");
     if code == Some(0) {
         // This machine has a usable GPU (and the build has the feature).
-        assert!(cfg!(feature = "cuda"));
+        let built_with_cuda = cfg!(feature = "cuda");
+        assert!(built_with_cuda, "--device cuda succeeded in a build without CUDA");
         eprintln!("skipped: a GPU is present, so --device cuda succeeded");
         return;
     }
@@ -31,9 +35,14 @@ fn cuda_device_without_cuda_exits_1_with_a_clear_message() {
     assert!(!err.contains("panicked"), "stderr: {err}");
     let expected = if cfg!(feature = "cuda") {
         // Whichever piece is missing here is named.
-        ["CUDA driver (libcuda.so) not found", "NVRTC", "no CUDA GPU", "GPU memory"]
-            .iter()
-            .any(|m| err.contains(m))
+        [
+            "CUDA driver (libcuda.so) not found",
+            "NVRTC",
+            "no CUDA GPU",
+            "GPU memory",
+        ]
+        .iter()
+        .any(|m| err.contains(m))
     } else {
         err.contains("this edgelm was built without CUDA support (rebuild with --features cuda)")
     };

@@ -22,7 +22,10 @@ fn fixtures() -> PathBuf {
 
 fn skip(why: &str) {
     let msg = format!("skipped: {why}");
-    assert!(std::env::var("EDGELM_REQUIRE_GPU").as_deref() != Ok("1"), "{msg}");
+    assert!(
+        std::env::var("EDGELM_REQUIRE_GPU").as_deref() != Ok("1"),
+        "{msg}"
+    );
     eprintln!("{msg}");
 }
 
@@ -49,7 +52,10 @@ fn sessions(model: &Model, n_batch: usize) -> Option<(Session<'_>, Session<'_>)>
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn ids(v: &Value) -> Vec<u32> {
@@ -80,9 +86,10 @@ fn greedy(s: &mut Session<'_>, prompt: &[u32], n: usize, eos: Option<u32>) -> Ve
 fn tiny_models_match_cpu_logits_and_reference_greedy_tokens() {
     for name in ["llama", "mistral", "qwen2"] {
         let dir = fixtures().join("tiny");
-        let meta: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
-                .unwrap();
+        let meta: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
         let model = Model::load(dir.join(format!("{name}.gguf"))).unwrap();
         // Batches of 3: prefill crosses batch boundaries (pos0 > 0 within a prompt).
         let Some((mut cpu, mut gpu)) = sessions(&model, 3) else {
@@ -104,7 +111,10 @@ fn tiny_models_match_cpu_logits_and_reference_greedy_tokens() {
 fn smollm2_path() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("EDGELM_SMOLLM2").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")),
+        Some(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        ),
     ];
     candidates.into_iter().flatten().find(|p| p.is_file())
 }
@@ -139,6 +149,9 @@ fn smollm2_matches_cpu_logits_and_reference_greedy_text() {
         let cpu_ids = greedy(&mut cpu, &prompt, expected.len(), eos);
         let gpu_ids = greedy(&mut gpu, &prompt, expected.len(), eos);
         assert_eq!(gpu_ids, cpu_ids, "{name}: GPU and CPU greedy tokens");
-        assert_eq!(gpu_ids, expected, "{name}: GPU greedy tokens vs transformers");
+        assert_eq!(
+            gpu_ids, expected,
+            "{name}: GPU greedy tokens vs transformers"
+        );
     }
 }

@@ -3,7 +3,9 @@
 /// Errors of the CUDA backend.
 #[derive(Debug, thiserror::Error)]
 pub enum CudaError {
-    #[error("CUDA driver (libcuda.so) not found: install the NVIDIA driver or run with --device cpu")]
+    #[error(
+        "CUDA driver (libcuda.so) not found: install the NVIDIA driver or run with --device cpu"
+    )]
     NoDriver,
     #[error("NVRTC (libnvrtc.so) not found: install the CUDA 12 toolkit (or its NVRTC library) and add its lib directory to LD_LIBRARY_PATH, or run with --device cpu")]
     NoNvrtc,

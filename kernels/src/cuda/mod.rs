@@ -98,7 +98,9 @@ impl Gpu {
             .compute_capability()
             .map_err(drv("reading the compute capability"))?;
         let ptx = module::ptx_for(capability.0, capability.1)?;
-        let m = ctx.load_module(ptx).map_err(drv("loading the kernels' PTX"))?;
+        let m = ctx
+            .load_module(ptx)
+            .map_err(drv("loading the kernels' PTX"))?;
         let k = Kernels::load(&m)?;
         let stream = ctx.default_stream();
         Ok(Gpu {
@@ -186,6 +188,8 @@ impl Gpu {
 
     /// Waits for everything queued.
     pub fn synchronize(&self) -> Result<(), CudaError> {
-        self.stream.synchronize().map_err(drv("running the kernels"))
+        self.stream
+            .synchronize()
+            .map_err(drv("running the kernels"))
     }
 }

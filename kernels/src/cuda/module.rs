@@ -62,15 +62,16 @@ pub fn compile(major: i32, minor: i32) -> Result<String, CudaError> {
 pub fn ptx_for(major: i32, minor: i32) -> Result<Ptx, CudaError> {
     let src = source();
     let key = fnv1a(src.as_bytes());
-    let path =
-        cache_dir().map(|d| d.join(format!("kernels-{key:016x}-sm{major}{minor}.ptx")));
+    let path = cache_dir().map(|d| d.join(format!("kernels-{key:016x}-sm{major}{minor}.ptx")));
     if let Some(text) = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
         return Ok(Ptx::from_src(text));
     }
     let text = compile(major, minor)?;
     if let Some(p) = &path {
         let tmp = p.with_extension(format!("tmp{}", std::process::id()));
-        let written = p.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+        let written = p
+            .parent()
+            .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
             && std::fs::write(&tmp, &text).is_ok()
             && std::fs::rename(&tmp, p).is_ok();
         if !written {

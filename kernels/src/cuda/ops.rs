@@ -15,12 +15,14 @@ const ATT_WARPS: u32 = 4;
 const ATT_MAX_HEAD_DIM: usize = 32 * 8;
 
 fn int(v: usize) -> Result<i32, CudaError> {
-    i32::try_from(v).map_err(|_| CudaError::Unsupported(format!("{v} is too large for the CUDA kernels")))
+    i32::try_from(v)
+        .map_err(|_| CudaError::Unsupported(format!("{v} is too large for the CUDA kernels")))
 }
 
 fn blocks(total: usize, per: u32) -> Result<u32, CudaError> {
-    u32::try_from(total.div_ceil(per as usize))
-        .map_err(|_| CudaError::Unsupported(format!("{total} elements are too many for one launch")))
+    u32::try_from(total.div_ceil(per as usize)).map_err(|_| {
+        CudaError::Unsupported(format!("{total} elements are too many for one launch"))
+    })
 }
 
 fn cfg(grid: (u32, u32), block: u32) -> LaunchConfig {
@@ -84,7 +86,13 @@ impl Gpu {
         let grid = (blocks(w.rows, MATMUL_WARPS)?, blocks(n, MATMUL_TOK)?);
         let f = &self.k.typed.matmul[ki];
         let mut l = self.stream.launch_builder(f);
-        l.arg(&w.data).arg(x).arg(y).arg(&rows).arg(&cols).arg(&rb).arg(&nn);
+        l.arg(&w.data)
+            .arg(x)
+            .arg(y)
+            .arg(&rows)
+            .arg(&cols)
+            .arg(&rb)
+            .arg(&nn);
         // SAFETY: the arguments match matmul_*(const u8*, const float*, float*, int x4);
         // w.data holds rows * row_bytes bytes, x and y were checked above to hold n
         // rows, and the kernel touches nothing else.
@@ -116,7 +124,10 @@ impl Gpu {
         }
         self.write(ids, ids_buf)?;
         let (cols, rb) = (int(w.cols)?, int(w.row_bytes)?);
-        let grid = (blocks(w.cols / 32, 128)?, u32::try_from(ids.len()).unwrap_or(u32::MAX));
+        let grid = (
+            blocks(w.cols / 32, 128)?,
+            u32::try_from(ids.len()).unwrap_or(u32::MAX),
+        );
         let f = &self.k.typed.embed[ki];
         let mut l = self.stream.launch_builder(f);
         l.arg(&w.data).arg(&*ids_buf).arg(out).arg(&cols).arg(&rb);
@@ -232,7 +243,13 @@ impl Gpu {
             // A null `const float*`: the kernel then uses factor 1.
             None => l.arg(&null),
         };
-        l.arg(&n).arg(&nh).arg(&hd).arg(&nr).arg(&p0).arg(&s.base).arg(&neox);
+        l.arg(&n)
+            .arg(&nh)
+            .arg(&hd)
+            .arg(&nr)
+            .arg(&p0)
+            .arg(&s.base)
+            .arg(&neox);
         // SAFETY: matches rope(float*, const float*, int x5, float, int); x holds
         // n * n_heads * head_dim elements and factors (if any) n_rot / 2.
         unsafe { l.launch(cfg((blocks(total, 256)?, 1), 256)) }.map_err(drv("launching rope"))?;
@@ -309,7 +326,15 @@ impl Gpu {
         );
         let grid = (int(s.n_head)? as u32, int(s.n)? as u32);
         let mut l = self.stream.launch_builder(&self.k.attention);
-        l.arg(q).arg(kc).arg(vc).arg(out).arg(&nh).arg(&nkv).arg(&hd).arg(&p0).arg(&s.scale);
+        l.arg(q)
+            .arg(kc)
+            .arg(vc)
+            .arg(out)
+            .arg(&nh)
+            .arg(&nkv)
+            .arg(&hd)
+            .arg(&p0)
+            .arg(&s.scale);
         // SAFETY: matches attention(const float*, const u16* x2, float*, int x4,
         // float); q/out hold n rows of n_head heads, the caches reach pos0 + n.
         unsafe { l.launch(cfg(grid, 32 * ATT_WARPS)) }.map_err(drv("launching attention"))?;

@@ -63,9 +63,9 @@ impl Gpu {
         ensure(cols > 0 && cols.is_multiple_of(32), || {
             format!("the CUDA kernels need rows of a multiple of 32 elements, not {cols}")
         })?;
-        let row_bytes = ty
-            .row_bytes(cols)
-            .ok_or_else(|| CudaError::Unsupported(format!("{cols} is not a whole number of {ty} blocks")))?;
+        let row_bytes = ty.row_bytes(cols).ok_or_else(|| {
+            CudaError::Unsupported(format!("{cols} is not a whole number of {ty} blocks"))
+        })?;
         ensure(data.len() == rows * row_bytes, || {
             format!(
                 "a {ty} matrix of {rows} x {cols} has {} bytes, not {}",

@@ -215,12 +215,22 @@ impl CudaForward {
         };
         let freqs = rope_freqs.as_ref();
         for l in layers.iter_mut() {
-            g.rms_norm(&b.x.as_view(), &l.attn_norm, c.rms_eps, n, &mut b.xn.as_view_mut())?;
+            g.rms_norm(
+                &b.x.as_view(),
+                &l.attn_norm,
+                c.rms_eps,
+                n,
+                &mut b.xn.as_view_mut(),
+            )?;
             let xn = b.xn.as_view();
             g.matmul(&l.wq, &xn, n, &mut b.q.as_view_mut())?;
             g.matmul(&l.wk, &xn, n, &mut b.k.as_view_mut())?;
             g.matmul(&l.wv, &xn, n, &mut b.v.as_view_mut())?;
-            for (bias, buf, len) in [(&l.bq, &mut b.q, qd), (&l.bk, &mut b.k, kvd), (&l.bv, &mut b.v, kvd)] {
+            for (bias, buf, len) in [
+                (&l.bq, &mut b.q, qd),
+                (&l.bk, &mut b.k, kvd),
+                (&l.bv, &mut b.v, kvd),
+            ] {
                 if let Some(bias) = bias {
                     g.add_rows(&mut buf.as_view_mut(), &bias.as_view(), n * len)?;
                 }
@@ -236,11 +246,23 @@ impl CudaForward {
                 kvd,
                 pos0,
             )?;
-            g.attention(&b.q.as_view(), &l.kc.as_view(), &l.vc.as_view(), &mut b.attn.as_view_mut(), att)?;
+            g.attention(
+                &b.q.as_view(),
+                &l.kc.as_view(),
+                &l.vc.as_view(),
+                &mut b.attn.as_view_mut(),
+                att,
+            )?;
             g.matmul(&l.wo, &b.attn.as_view(), n, &mut b.delta.as_view_mut())?;
             g.add_rows(&mut b.x.as_view_mut(), &b.delta.as_view(), n * d)?;
 
-            g.rms_norm(&b.x.as_view(), &l.ffn_norm, c.rms_eps, n, &mut b.xn.as_view_mut())?;
+            g.rms_norm(
+                &b.x.as_view(),
+                &l.ffn_norm,
+                c.rms_eps,
+                n,
+                &mut b.xn.as_view_mut(),
+            )?;
             let xn = b.xn.as_view();
             g.matmul(&l.gate, &xn, n, &mut b.gate.as_view_mut())?;
             g.matmul(&l.up, &xn, n, &mut b.up.as_view_mut())?;

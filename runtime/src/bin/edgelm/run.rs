@@ -163,9 +163,12 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
     let peak = peak_rss_mib();
     let mapped = model.file.file_size() as f64 / MIB;
     let kv_mib = session.kv_cache_bytes() as f64 / MIB;
-    let gpu = session
-        .gpu_name()
-        .map(|name| (name.to_string(), session.gpu_mem_bytes().unwrap_or(0) as f64 / MIB));
+    let gpu = session.gpu_name().map(|name| {
+        (
+            name.to_string(),
+            session.gpu_mem_bytes().unwrap_or(0) as f64 / MIB,
+        )
+    });
     if a.json {
         let generated: Vec<u32> = gen.tokens.clone();
         let report = serde_json::json!({

@@ -25,6 +25,10 @@ pub enum Error {
     },
     #[error("{0}")]
     Invalid(String),
+    /// The requested device cannot run the model (no CUDA in this build, no
+    /// driver, no GPU, not enough GPU memory, a kernel failure).
+    #[error("{0}")]
+    Device(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

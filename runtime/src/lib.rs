@@ -5,6 +5,7 @@
 //! drive a generation and time it, `perplexity` scores a text, `metrics` reads memory.
 
 pub mod chat;
+pub mod device;
 pub mod error;
 mod fxhash;
 pub mod generate;

@@ -3,6 +3,7 @@
 
 use edgelm_kernels::cpu::{Precision, ThreadPool};
 
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kv_cache::{KvCache, KvType};
 use crate::model::{LogitsFor, Model, Scratch};
@@ -36,6 +37,11 @@ pub struct Session<'m> {
     n_batch: usize,
     pool: ThreadPool,
     scratch: Scratch,
+    /// The model on the GPU, when the session runs there.
+    #[cfg(feature = "cuda")]
+    gpu: Option<Box<crate::model::CudaForward>>,
+    /// Why `Device::Auto` fell back to the CPU.
+    notice: Option<String>,
 }
 
 impl<'m> Session<'m> {
@@ -65,7 +71,76 @@ impl<'m> Session<'m> {
             n_batch: opts.n_batch.max(1),
             pool,
             scratch: Scratch::default(),
+            #[cfg(feature = "cuda")]
+            gpu: None,
+            notice: None,
         })
+    }
+
+    /// A session on `device` ([`Session::new`] is the CPU). On the GPU the forward
+    /// passes use f32 activations with exactly dequantized weights and an f16 KV
+    /// cache whatever `opts.precision` and `opts.kv_type` say. `Device::Auto` falls
+    /// back to the CPU and records why in [`Session::notice`].
+    pub fn with_device(
+        model: &'m Model,
+        opts: &SessionOptions,
+        device: Device,
+    ) -> Result<Session<'m>> {
+        #[allow(unused_mut)]
+        let mut s = Session::new(model, opts)?;
+        match device {
+            Device::Cpu => {}
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda => return Err(Error::Device(crate::device::NOT_BUILT.into())),
+            #[cfg(not(feature = "cuda"))]
+            Device::Auto => {}
+            #[cfg(feature = "cuda")]
+            Device::Cuda | Device::Auto => {
+                let started = edgelm_kernels::cuda::Gpu::new(0).and_then(|gpu| {
+                    crate::model::CudaForward::new(gpu, model, s.n_ctx(), s.n_batch)
+                });
+                match started {
+                    Ok(f) => s.gpu = Some(Box::new(f)),
+                    Err(e) if device == Device::Auto => {
+                        s.notice = Some(format!("CUDA not used, running on the CPU: {e}"));
+                    }
+                    Err(e) => return Err(Error::Device(e.to_string())),
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// Why the session runs on the CPU although `Device::Auto` asked for the GPU.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// `"cuda"` or `"cpu"`.
+    pub fn device(&self) -> &'static str {
+        if self.gpu_name().is_some() {
+            "cuda"
+        } else {
+            "cpu"
+        }
+    }
+
+    /// The GPU's name when the session runs on one.
+    pub fn gpu_name(&self) -> Option<&str> {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &self.gpu {
+            return Some(g.gpu_name());
+        }
+        None
+    }
+
+    /// GPU memory held for weights, KV cache and activations.
+    pub fn gpu_mem_bytes(&self) -> Option<usize> {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &self.gpu {
+            return Some(g.gpu_bytes());
+        }
+        None
     }
 
     /// Threads each forward pass runs on.
@@ -92,6 +167,11 @@ impl<'m> Session<'m> {
     }
 
     pub fn kv_cache_bytes(&self) -> usize {
+        if self.gpu_name().is_some() {
+            // The GPU cache is f16.
+            let c = &self.model.config;
+            return 2 * c.n_layer * self.n_ctx() * c.kv_dim() * 2;
+        }
         self.kv.bytes()
     }
 
@@ -126,6 +206,18 @@ impl<'m> Session<'m> {
         }
         let mut out = Vec::new();
         for batch in tokens.chunks(self.n_batch) {
+            #[cfg(feature = "cuda")]
+            if let Some(g) = self.gpu.as_deref_mut() {
+                let logits = g
+                    .forward(batch, self.pos, logits_for)
+                    .map_err(|e| Error::Device(e.to_string()))?;
+                self.pos += batch.len();
+                if logits_for == LogitsFor::Last {
+                    out.clear();
+                }
+                out.extend_from_slice(&logits);
+                continue;
+            }
             let logits = self.model.forward(
                 batch,
                 self.pos,

@@ -2,12 +2,16 @@
 //! mapped GGUF file.
 
 mod config;
+#[cfg(feature = "cuda")]
+mod cuda_forward;
 mod forward;
 mod weights;
 
 use std::path::Path;
 
 pub use config::{Arch, ModelConfig, SUPPORTED_ARCHS};
+#[cfg(feature = "cuda")]
+pub use cuda_forward::CudaForward;
 pub use forward::{LogitsFor, Scratch};
 pub use weights::{Layer, Matrix, ModelWeights};
 

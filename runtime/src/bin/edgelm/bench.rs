@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
+use edgelm_runtime::device::Device;
 use edgelm_runtime::kv_cache::KvType;
 use edgelm_runtime::model::LogitsFor;
 use edgelm_runtime::sampler::{argmax, SplitMix64};
@@ -33,6 +34,9 @@ pub struct BenchArgs {
     /// Worker threads (default: one per physical core).
     #[arg(short, long, default_value_t = 0)]
     threads: usize,
+    /// Where to run: cpu, cuda or auto (see `edgelm run --help`).
+    #[arg(long, default_value_t = Device::Auto)]
+    device: Device,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -63,7 +67,15 @@ pub fn main(a: BenchArgs) -> Result<()> {
         let mut rng = SplitMix64::new(42);
         let mut random_ids =
             |n: usize| -> Vec<u32> { (0..n).map(|_| (rng.next_u64() % vocab) as u32).collect() };
-        let mut session = Session::new(model, &opts)?;
+        let mut session = Session::with_device(model, &opts, a.device)?;
+        if let Some(n) = session.notice() {
+            eprintln!("edgelm: {n}");
+        }
+        let backend = match session.gpu_name() {
+            Some(g) => format!("CUDA {g}"),
+            None => format!("CPU {}", edgelm_kernels::cpu::kernel_set()),
+        };
+        let gpu_mib = session.gpu_mem_bytes().map(|b| b as f64 / crate::load::MIB);
         // One untimed warm-up of each test, as llama-bench does.
         let mut pp = Vec::new();
         let mut tg = Vec::new();
@@ -113,6 +125,9 @@ pub fn main(a: BenchArgs) -> Result<()> {
                     "tg_tok_s_sd": tg_sd,
                     "load_ms": loaded.load_ms,
                     "peak_rss_mib": rss,
+                    "device": session.device(),
+                    "backend": backend,
+                    "gpu_mem_mib": gpu_mib,
                 })
             );
         } else {
@@ -131,9 +146,9 @@ pub fn main(a: BenchArgs) -> Result<()> {
                 );
             }
             let rss = rss.map_or("n/a".into(), |m| format!("{m:.1} MiB"));
+            let gpu = gpu_mib.map_or(String::new(), |m| format!(", GPU memory {m:.1} MiB"));
             println!(
-                "\nkernels {}, load {:.1} ms, peak RSS {rss}",
-                edgelm_kernels::cpu::kernel_set(),
+                "\nbackend {backend}, load {:.1} ms, peak RSS {rss}{gpu}",
                 loaded.load_ms
             );
         }

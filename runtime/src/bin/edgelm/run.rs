@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use edgelm_runtime::chat::{render_chat, ChatMessage};
+use edgelm_runtime::device::Device;
 use edgelm_runtime::generate::{generate, Generation, StopReason};
 use edgelm_runtime::kv_cache::KvType;
 use edgelm_runtime::metrics::peak_rss_mib;
@@ -72,6 +73,10 @@ pub struct RunArgs {
     /// Reference mode: weights dequantized to f32, f32 activations and KV cache.
     #[arg(long)]
     precise: bool,
+    /// Where to run: cpu, cuda (an NVIDIA GPU; fails if there is none) or auto
+    /// (the GPU when this build has CUDA and one is usable, else the CPU).
+    #[arg(long, default_value_t = Device::Auto)]
+    device: Device,
     /// Print the prompt before the generated text.
     #[arg(long)]
     echo: bool,
@@ -118,7 +123,11 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
         },
         n_batch: a.batch,
     };
-    let mut session = Session::new(model, &opts)?;
+    let session = Session::with_device(model, &opts, a.device)?;
+    if let Some(n) = session.notice() {
+        eprintln!("edgelm: {n}");
+    }
+    let mut session = session;
     let seed = a.seed.unwrap_or_else(clock_seed);
     let mut sampler = Sampler::new(SamplerConfig {
         temperature: a.temp,
@@ -154,6 +163,12 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
     let peak = peak_rss_mib();
     let mapped = model.file.file_size() as f64 / MIB;
     let kv_mib = session.kv_cache_bytes() as f64 / MIB;
+    let gpu = session.gpu_name().map(|name| {
+        (
+            name.to_string(),
+            session.gpu_mem_bytes().unwrap_or(0) as f64 / MIB,
+        )
+    });
     if a.json {
         let generated: Vec<u32> = gen.tokens.clone();
         let report = serde_json::json!({
@@ -176,6 +191,9 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
             "threads": threads,
             "precise": a.precise,
             "seed": seed,
+            "device": session.device(),
+            "gpu": gpu.as_ref().map(|g| &g.0),
+            "gpu_mem_mib": gpu.as_ref().map(|g| g.1),
         });
         println!("{report}");
     } else {
@@ -188,6 +206,9 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
             );
         }
         print_report(a, &loaded.load_ms, &gen, threads, peak, mapped, kv_mib);
+        if let Some((name, mib)) = &gpu {
+            eprintln!("  device      cuda ({name}), GPU memory {mib:.1} MiB");
+        }
     }
     Ok(())
 }

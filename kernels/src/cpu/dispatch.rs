@@ -18,12 +18,13 @@ pub(crate) const TILE_TOKENS: usize = 8;
 pub(crate) type Tile = [[f32; TILE_TOKENS]; TILE_ROWS];
 
 /// A block of a matrix product: [`TILE_ROWS`] weight rows (`row_bytes` apart from the
-/// start of `w`) times activation rows `t0..t0 + TILE_TOKENS` of the `n` in `act`.
+/// start of `w`) times activation rows `t0..t0 + tokens` (1 ≤ `tokens` ≤
+/// [`TILE_TOKENS`]) of the `n` in `act`, into `out[..][..tokens]`.
 /// `act` holds the quantized activations (the `vec_dot_type`, row after row), or what
 /// the kernel's [`PrepareFn`] made of them. Every output is bit-identical to the
 /// type's [`VecDotFn`] on the same rows, so tiled and untiled products agree exactly.
 pub(crate) type TileFn =
-    fn(w: &[u8], row_bytes: usize, act: &[u8], n: usize, t0: usize, out: &mut Tile);
+    fn(w: &[u8], row_bytes: usize, act: &[u8], n: usize, t0: usize, tokens: usize, out: &mut Tile);
 
 /// Rearranges `n` quantized activation rows (back to back in `qx`) into `out` for a
 /// [`TileFn`]: work done once per product instead of once per weight row.

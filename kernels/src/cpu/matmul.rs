@@ -217,7 +217,7 @@ fn run_batch(
                     let quantized = find_or_make(Layout::Quantized(vt), n * q_bytes, &|qx, at| {
                         quantize(exec, vt, x, cols, n, q_bytes, at, qx)
                     });
-                    let tile = k.tile(w.ty).filter(|_| n >= TILE_TOKENS).map(|tk| {
+                    let tile = k.tile(w.ty).map(|tk| {
                         let range = match tk.prepare {
                             None => quantized,
                             Some((prepare, bytes)) => {
@@ -314,7 +314,8 @@ fn quantize(
 }
 
 /// Rows `rows` of task `t` for every token, a tile of tokens at a time: with a tile
-/// kernel, [`TILE_ROWS`] × [`TILE_TOKENS`] outputs per call, else one dot per output.
+/// kernel, up to [`TILE_ROWS`] × [`TILE_TOKENS`] outputs per call (a dot per output
+/// for rows left over), else one dot per output.
 fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], f: &Fast) {
     let (total, rb, q_bytes) = (t.w.rows, t.row_bytes, f.q_bytes);
     let qx = &scratch[f.at..f.at + n * q_bytes];
@@ -334,20 +335,17 @@ fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], 
         let mut r = rows.start;
         if let Some((tile, act)) = &f.tile {
             let act = &scratch[act.0..act.1];
-            let tiled = t0 + (t1 - t0) / TILE_TOKENS * TILE_TOKENS;
             let mut out = [[0f32; TILE_TOKENS]; TILE_ROWS];
-            while tiled > t0 && r + TILE_ROWS <= rows.end {
+            while r + TILE_ROWS <= rows.end {
                 let w = &t.w.data[r * rb..(r + TILE_ROWS) * rb];
-                for tok in (t0..tiled).step_by(TILE_TOKENS) {
-                    tile(w, rb, act, n, tok, &mut out);
+                for tok in (t0..t1).step_by(TILE_TOKENS) {
+                    let tokens = TILE_TOKENS.min(t1 - tok);
+                    tile(w, rb, act, n, tok, tokens, &mut out);
                     for (i, row) in out.iter().enumerate() {
-                        for (j, &v) in row.iter().enumerate() {
+                        for (j, &v) in row[..tokens].iter().enumerate() {
                             store(tok + j, r + i, v);
                         }
                     }
-                }
-                for ri in r..r + TILE_ROWS {
-                    dots(ri, tiled..t1);
                 }
                 r += TILE_ROWS;
             }

@@ -61,11 +61,18 @@ fn tiles_equal_their_dot_kernels_bit_for_bit() {
                     act
                 }
             };
-            for t0 in [0, TILE_TOKENS, n - TILE_TOKENS] {
+            let calls = [
+                (0, TILE_TOKENS),
+                (TILE_TOKENS, TILE_TOKENS),
+                (n - TILE_TOKENS, TILE_TOKENS),
+            ]
+            .into_iter()
+            .chain((1..TILE_TOKENS).map(|c| (n - c, c)));
+            for (t0, tokens) in calls {
                 let mut out = [[f32::NAN; TILE_TOKENS]; TILE_ROWS];
-                (tk.tile)(&w, rb, &act, n, t0, &mut out);
+                (tk.tile)(&w, rb, &act, n, t0, tokens, &mut out);
                 for (r, row) in out.iter().enumerate() {
-                    for (t, &got) in row.iter().enumerate() {
+                    for (t, &got) in row[..tokens].iter().enumerate() {
                         let xt = &x[(t0 + t) * qb..(t0 + t + 1) * qb];
                         let want = dot(&w[r * rb..(r + 1) * rb], xt);
                         assert_eq!(

@@ -60,7 +60,7 @@ impl Unpacked for Q6kRow {
 /// AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn tile<R: Unpacked>(
+unsafe fn tile<R: Unpacked, const C: usize>(
     w: &[u8],
     row_bytes: usize,
     x: &[u8],
@@ -69,11 +69,12 @@ unsafe fn tile<R: Unpacked>(
     out: &mut Tile,
 ) {
     let (wb, xb) = (R::BLOCK_BYTES, q8_k::BLOCK_BYTES);
+    assert!(t0 + C <= n);
     let q_bytes = x.len() / n;
     let blocks = row_bytes / wb;
     for (r, out) in out.iter_mut().enumerate().take(TILE_ROWS) {
         let row = &w[r * row_bytes..(r + 1) * row_bytes];
-        let mut acc = [_mm512_setzero_ps(); TILE_TOKENS];
+        let mut acc = [_mm512_setzero_ps(); C];
         for b in 0..blocks {
             // SAFETY: features from the caller.
             let unpacked = unsafe { R::new(&row[b * wb..(b + 1) * wb]) };
@@ -89,27 +90,38 @@ unsafe fn tile<R: Unpacked>(
     }
 }
 
-pub(crate) fn tile_q4_k_q8_k(
-    w: &[u8],
-    row_bytes: usize,
-    x: &[u8],
-    n: usize,
-    t0: usize,
-    out: &mut Tile,
-) {
-    // SAFETY: installed only after `x86::upgrade` detected AVX-512 F, BW, VL and VNNI
-    // next to AVX2, FMA and F16C.
-    unsafe { tile::<Q4kRow>(w, row_bytes, x, n, t0, out) }
+/// Generates the safe dispatch-table entries.
+macro_rules! tiles {
+    ($($name:ident => $row:ty,)*) => {$(
+        pub(crate) fn $name(
+            w: &[u8],
+            row_bytes: usize,
+            x: &[u8],
+            n: usize,
+            t0: usize,
+            tokens: usize,
+            out: &mut Tile,
+        ) {
+            // SAFETY: installed only after `x86::upgrade` detected AVX-512 F, BW, VL
+            // and VNNI next to AVX2, FMA and F16C.
+            unsafe {
+                match tokens {
+                    8 => tile::<$row, 8>(w, row_bytes, x, n, t0, out),
+                    7 => tile::<$row, 7>(w, row_bytes, x, n, t0, out),
+                    6 => tile::<$row, 6>(w, row_bytes, x, n, t0, out),
+                    5 => tile::<$row, 5>(w, row_bytes, x, n, t0, out),
+                    4 => tile::<$row, 4>(w, row_bytes, x, n, t0, out),
+                    3 => tile::<$row, 3>(w, row_bytes, x, n, t0, out),
+                    2 => tile::<$row, 2>(w, row_bytes, x, n, t0, out),
+                    1 => tile::<$row, 1>(w, row_bytes, x, n, t0, out),
+                    _ => panic!("a tile has 1 to {TILE_TOKENS} tokens, not {tokens}"),
+                }
+            }
+        }
+    )*};
 }
 
-pub(crate) fn tile_q6_k_q8_k(
-    w: &[u8],
-    row_bytes: usize,
-    x: &[u8],
-    n: usize,
-    t0: usize,
-    out: &mut Tile,
-) {
-    // SAFETY: as in `tile_q4_k_q8_k`.
-    unsafe { tile::<Q6kRow>(w, row_bytes, x, n, t0, out) }
+tiles! {
+    tile_q4_k_q8_k => Q4kRow,
+    tile_q6_k_q8_k => Q6kRow,
 }

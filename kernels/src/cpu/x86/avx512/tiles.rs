@@ -1,5 +1,6 @@
 //! Matrix-matrix tiles for the 32-value block formats: [`TILE_ROWS`] weight rows
-//! times [`TILE_TOKENS`] activation rows per call, for prefill.
+//! times up to [`TILE_TOKENS`] activation rows per call: prefill, and decode (one
+//! token) too, where two rows per register halve the work of a dot per row.
 //!
 //! A dot product per (row, token) pair unpacks the same weight block once per token;
 //! a tile unpacks each weight block once for all its tokens and keeps the 4 × 8
@@ -301,11 +302,11 @@ const fn prepared<F: Format>() -> usize {
 ///
 /// # Safety
 /// `w` holds [`TILE_ROWS`] rows `row_bytes` apart of `blocks` blocks each, and `act`
-/// the prepared activations of `n ≥ t0 + TILE_TOKENS` tokens for those blocks
+/// the prepared activations of `n ≥ t0 + C` tokens for those blocks
 /// (checked by [`run`]); AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn tile<F: Format>(
+unsafe fn tile<F: Format, const C: usize>(
     w: *const u8,
     row_bytes: usize,
     act: *const u8,
@@ -314,7 +315,7 @@ unsafe fn tile<F: Format>(
     blocks: usize,
     out: &mut Tile,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); TILE_TOKENS]; ROW_PAIRS];
+    let mut acc = [[_mm512_setzero_ps(); C]; ROW_PAIRS];
     // Lane t: Σ m_w · s_x of token t, in the dot kernel's order (Q4_1/Q5_1).
     let mut mins = [_mm256_setzero_ps(); TILE_ROWS];
     let stride = n * prepared::<F>();
@@ -337,7 +338,7 @@ unsafe fn tile<F: Format>(
                 )
             };
         }
-        for t in 0..TILE_TOKENS {
+        for t in 0..C {
             let tok = t0 + t;
             // SAFETY: token `tok` has its values, scale and corrections in block `b`.
             let (x, dx, e) = unsafe {
@@ -358,8 +359,10 @@ unsafe fn tile<F: Format>(
             }
         }
         if F::Q8_1 {
-            // SAFETY: the tile's tokens' sums, 8 consecutive f32.
-            let sums = unsafe { _mm256_loadu_ps(extra.add(4 * t0).cast()) };
+            // SAFETY: the tile's C tokens' sums, consecutive f32; the masked-off lanes
+            // are not read.
+            let sums =
+                unsafe { _mm256_maskz_loadu_ps(((1u16 << C) - 1) as u8, extra.add(4 * t0).cast()) };
             for (r, mins) in mins.iter_mut().enumerate() {
                 let m = _mm256_set1_ps(rows[r / 2].m[r % 2]);
                 *mins = _mm256_add_ps(*mins, _mm256_mul_ps(m, sums));
@@ -370,7 +373,7 @@ unsafe fn tile<F: Format>(
         let mut m = [0f32; TILE_TOKENS];
         // SAFETY: `m` has room for 8 lanes.
         unsafe { _mm256_storeu_ps(m.as_mut_ptr(), mins[r]) };
-        for (t, (o, m)) in out.iter_mut().zip(m).enumerate() {
+        for (t, (o, m)) in out.iter_mut().zip(m).enumerate().take(C) {
             let acc = acc[r / 2][t];
             let half = if r % 2 == 0 {
                 _mm512_castps512_ps256(acc)
@@ -388,7 +391,7 @@ unsafe fn tile<F: Format>(
 /// AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn run<F: Format>(
+unsafe fn run<F: Format, const C: usize>(
     w: &[u8],
     row_bytes: usize,
     act: &[u8],
@@ -397,11 +400,11 @@ unsafe fn run<F: Format>(
     out: &mut Tile,
 ) {
     let blocks = row_bytes / F::WB;
-    assert!(blocks * F::WB == row_bytes && t0 + TILE_TOKENS <= n);
+    assert!(blocks * F::WB == row_bytes && t0 + C <= n);
     assert!(w.len() >= TILE_ROWS * row_bytes);
     assert!(act.len() >= blocks * n * prepared::<F>());
     // SAFETY: extents checked above; features by the caller.
-    unsafe { tile::<F>(w.as_ptr(), row_bytes, act.as_ptr(), n, t0, blocks, out) }
+    unsafe { tile::<F, C>(w.as_ptr(), row_bytes, act.as_ptr(), n, t0, blocks, out) }
 }
 
 /// For 32 token values `v` and weights stored with `offset` (8 for Q4_0, 16 for
@@ -486,11 +489,24 @@ macro_rules! tiles {
             act: &[u8],
             n: usize,
             t0: usize,
+            tokens: usize,
             out: &mut Tile,
         ) {
             // SAFETY: installed only after `x86::upgrade` detected AVX-512 F, BW, VL
             // and VNNI next to AVX2, FMA and F16C.
-            unsafe { run::<$format>(w, row_bytes, act, n, t0, out) }
+            unsafe {
+                match tokens {
+                    8 => run::<$format, 8>(w, row_bytes, act, n, t0, out),
+                    7 => run::<$format, 7>(w, row_bytes, act, n, t0, out),
+                    6 => run::<$format, 6>(w, row_bytes, act, n, t0, out),
+                    5 => run::<$format, 5>(w, row_bytes, act, n, t0, out),
+                    4 => run::<$format, 4>(w, row_bytes, act, n, t0, out),
+                    3 => run::<$format, 3>(w, row_bytes, act, n, t0, out),
+                    2 => run::<$format, 2>(w, row_bytes, act, n, t0, out),
+                    1 => run::<$format, 1>(w, row_bytes, act, n, t0, out),
+                    _ => panic!("a tile has 1 to {TILE_TOKENS} tokens, not {tokens}"),
+                }
+            }
         }
     )*};
 }

@@ -27,7 +27,10 @@ fn cuda_device_without_cuda_exits_1_with_a_clear_message() {
     if code == Some(0) {
         // This machine has a usable GPU (and the build has the feature).
         let built_with_cuda = cfg!(feature = "cuda");
-        assert!(built_with_cuda, "--device cuda succeeded in a build without CUDA");
+        assert!(
+            built_with_cuda,
+            "--device cuda succeeded in a build without CUDA"
+        );
         eprintln!("skipped: a GPU is present, so --device cuda succeeded");
         return;
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use edgelm_kernels::quant::GgmlType;
 use memmap2::Mmap;
+use std::sync::Arc;
 
 use super::cursor::Cursor;
 use super::error::GgufError;
@@ -30,7 +31,8 @@ pub struct TensorInfo {
 /// The bytes behind a `GgufFile`: a read-only map of the file, or (for parsing bytes
 /// already in memory) an owned buffer.
 enum Storage {
-    Map(Mmap),
+    /// Shared with the thread [`GgufFile::prefault`] starts.
+    Map(Arc<Mmap>),
     Owned(Vec<u8>),
 }
 
@@ -102,7 +104,36 @@ impl GgufFile {
         // than writing over an old one) never do that.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| GgufError::io(&path, "cannot map", e))?;
         let header = parse(&map, &path)?;
-        Ok(GgufFile::assemble(path, Storage::Map(map), header))
+        Ok(GgufFile::assemble(
+            path,
+            Storage::Map(Arc::new(map)),
+            header,
+        ))
+    }
+
+    /// Maps the tensor data's pages in a background thread, so that the first forward
+    /// pass does not stop on a page fault per 64 KiB of weights (with a warm page
+    /// cache). Nothing is copied: the pages stay the page cache's. Best effort; for
+    /// a file read into memory it does nothing.
+    pub fn prefault(&self) {
+        let Storage::Map(map) = &self.storage else {
+            return;
+        };
+        let map = Arc::clone(map);
+        let start = usize::try_from(self.data_offset).map_or(map.len(), |o| o.min(map.len()));
+        let spawned = std::thread::Builder::new()
+            .name("edgelm-prefault".into())
+            .spawn(move || {
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                let advice = memmap2::Advice::PopulateRead;
+                #[cfg(not(any(target_os = "linux", target_os = "android")))]
+                let advice = memmap2::Advice::WillNeed;
+                // An old kernel without MADV_POPULATE_READ refuses it; the pages then
+                // fault in on first use, as they would have anyway.
+                let _ = map.advise_range(advice, start, map.len() - start);
+            });
+        // No thread (e.g. a process limit) costs only the faults it would have saved.
+        drop(spawned);
     }
 
     /// Parses a GGUF file already in memory, validating exactly as [`GgufFile::open`]

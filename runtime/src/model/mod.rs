@@ -27,7 +27,9 @@ pub struct Model {
 impl Model {
     /// Maps `path` and checks every tensor the architecture needs.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
-        Model::from_file(GgufFile::open(path)?)
+        let file = GgufFile::open(path)?;
+        file.prefault();
+        Model::from_file(file)
     }
 
     pub fn from_file(file: GgufFile) -> Result<Model> {

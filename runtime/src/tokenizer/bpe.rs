@@ -7,7 +7,7 @@ use std::collections::BinaryHeap;
 use crate::fxhash::{map_with_capacity, FxHashMap};
 
 use super::symbols::Spans;
-use super::vocab::Vocab;
+use super::vocab::{hash, Vocab};
 use super::TokenizerError;
 
 /// Symbols are interned strings, so merging compares integers: a vocabulary token is
@@ -24,16 +24,11 @@ pub(crate) struct Bpe {
 impl Bpe {
     pub(crate) fn new(vocab: &Vocab, merges: &[String]) -> Result<Bpe, TokenizerError> {
         let n_tokens = vocab.len() as u32;
-        let mut extra: FxHashMap<String, u32> = map_with_capacity(0);
-        let mut intern = |s: &str| -> u32 {
-            if let Some(id) = vocab.id(s) {
-                return id;
-            }
-            let next = n_tokens + extra.len() as u32;
-            *extra.entry(s.to_string()).or_insert(next)
-        };
+        // First pass, no table reads: where each merge splits and the hashes of its
+        // left, right and merged texts, so the second pass can prefetch table slots a
+        // few merges ahead instead of waiting on one cache miss per lookup.
         let mut merged_text = String::new();
-        let mut table = map_with_capacity(merges.len());
+        let mut parsed: Vec<(usize, [u64; 3])> = Vec::with_capacity(merges.len());
         for (rank, m) in merges.iter().enumerate() {
             // The separator is the first space after the first character (llama.cpp).
             let split = m
@@ -50,8 +45,34 @@ impl Bpe {
             merged_text.clear();
             merged_text.push_str(left);
             merged_text.push_str(right);
-            let key = (intern(left), intern(right));
-            let merged = intern(&merged_text);
+            let hashes = [
+                hash(left.as_bytes()),
+                hash(right.as_bytes()),
+                hash(merged_text.as_bytes()),
+            ];
+            parsed.push((at, hashes));
+        }
+
+        let mut extra: FxHashMap<String, u32> = map_with_capacity(0);
+        let mut intern = |s: &str, h: u64| -> u32 {
+            if let Some(id) = vocab.id_hashed(s, h) {
+                return id;
+            }
+            let next = n_tokens + extra.len() as u32;
+            *extra.entry(s.to_string()).or_insert(next)
+        };
+        const AHEAD: usize = 8;
+        let mut table = map_with_capacity(merges.len());
+        for (rank, (m, &(at, hashes))) in merges.iter().zip(&parsed).enumerate() {
+            if let Some((_, ahead)) = parsed.get(rank + AHEAD) {
+                ahead.iter().for_each(|&h| vocab.prefetch(h));
+            }
+            let (left, right) = (&m[..at], &m[at + 1..]);
+            merged_text.clear();
+            merged_text.push_str(left);
+            merged_text.push_str(right);
+            let key = (intern(left, hashes[0]), intern(right, hashes[1]));
+            let merged = intern(&merged_text, hashes[2]);
             // A repeated pair keeps its first (best) rank.
             table.entry(key).or_insert((rank as u32, merged));
         }

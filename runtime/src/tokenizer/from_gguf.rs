@@ -4,7 +4,7 @@
 //! Not compiled until the GGUF reader lands: then declare `mod from_gguf;` in
 //! tokenizer/mod.rs (type-checked against the reader's announced API with a stand-in).
 
-use super::{Tokenizer, TokenizerError, TokenizerSpec};
+use super::{SpecRef, Tokenizer, TokenizerError, TokenizerSpec};
 use crate::gguf::{GgufError, GgufFile};
 
 const MODEL: &str = "tokenizer.ggml.model";
@@ -35,16 +35,14 @@ fn at<T>(key: &'static str, r: Result<T, GgufError>) -> Result<T, TokenizerError
 impl Tokenizer {
     /// Builds the tokenizer a GGUF file describes.
     pub fn from_gguf(f: &GgufFile) -> Result<Tokenizer, TokenizerError> {
-        let model = at(MODEL, f.get_str(MODEL))?
-            .ok_or(TokenizerError::MissingKey(MODEL))?
-            .to_string();
-        let pre = at(PRE, f.get_str(PRE))?.map(str::to_string);
-        let tokens = at(TOKENS, f.get_str_array(TOKENS))?
-            .ok_or(TokenizerError::MissingKey(TOKENS))?
-            .to_vec();
-        let scores = at(SCORES, f.get_f32_array(SCORES))?.map(<[f32]>::to_vec);
-        let token_types = at(TOKEN_TYPE, f.get_i32_array(TOKEN_TYPE))?.map(<[i32]>::to_vec);
-        let merges = at(MERGES, f.get_str_array(MERGES))?.map(<[String]>::to_vec);
+        let model = at(MODEL, f.get_str(MODEL))?.ok_or(TokenizerError::MissingKey(MODEL))?;
+        let pre = at(PRE, f.get_str(PRE))?;
+        // Borrowed, not copied: the reader already holds every token and merge.
+        let tokens =
+            at(TOKENS, f.get_str_array(TOKENS))?.ok_or(TokenizerError::MissingKey(TOKENS))?;
+        let scores = at(SCORES, f.get_f32_array(SCORES))?;
+        let token_types = at(TOKEN_TYPE, f.get_i32_array(TOKEN_TYPE))?;
+        let merges = at(MERGES, f.get_str_array(MERGES))?;
         let id = |key: &'static str| at(key, f.get_u32(key));
         let flag = |key: &'static str| at(key, f.get_bool(key));
 
@@ -52,18 +50,17 @@ impl Tokenizer {
         // BOS and a dummy space prefix; Llama 3 BPE vocabularies add BOS.
         let spm = model == "llama";
         let spm_default = |v: u32| spm.then_some(v);
-        Tokenizer::from_spec(TokenizerSpec {
+        Tokenizer::build(SpecRef {
             bos: id(BOS)?.or(spm_default(1)),
             eos: id(EOS)?.or(spm_default(2)),
             unk: id(UNK)?.or(spm_default(0)),
             eot: id(EOT)?,
             eom: id(EOM)?,
             pad: id(PAD)?,
-            add_bos: flag(ADD_BOS)?
-                .unwrap_or_else(|| TokenizerSpec::default_add_bos(&model, pre.as_deref())),
+            add_bos: flag(ADD_BOS)?.unwrap_or_else(|| TokenizerSpec::default_add_bos(model, pre)),
             add_eos: flag(ADD_EOS)?.unwrap_or(false),
             add_space_prefix: flag(ADD_SPACE_PREFIX)?.unwrap_or(spm),
-            chat_template: at(CHAT_TEMPLATE, f.get_str(CHAT_TEMPLATE))?.map(str::to_string),
+            chat_template: at(CHAT_TEMPLATE, f.get_str(CHAT_TEMPLATE))?,
             model,
             pre,
             tokens,

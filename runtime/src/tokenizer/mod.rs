@@ -116,8 +116,50 @@ pub struct Tokenizer {
     chat_template: Option<String>,
 }
 
+/// A [`TokenizerSpec`] by reference, so a tokenizer can be built straight from the
+/// strings a GGUF reader already holds without copying them first.
+pub(crate) struct SpecRef<'a> {
+    pub model: &'a str,
+    pub pre: Option<&'a str>,
+    pub tokens: &'a [String],
+    pub scores: Option<&'a [f32]>,
+    pub token_types: Option<&'a [i32]>,
+    pub merges: Option<&'a [String]>,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub eot: Option<u32>,
+    pub eom: Option<u32>,
+    pub unk: Option<u32>,
+    pub pad: Option<u32>,
+    pub add_bos: bool,
+    pub add_eos: bool,
+    pub add_space_prefix: bool,
+    pub chat_template: Option<&'a str>,
+}
+
 impl Tokenizer {
     pub fn from_spec(spec: TokenizerSpec) -> Result<Tokenizer, TokenizerError> {
+        Tokenizer::build(SpecRef {
+            model: &spec.model,
+            pre: spec.pre.as_deref(),
+            tokens: &spec.tokens,
+            scores: spec.scores.as_deref(),
+            token_types: spec.token_types.as_deref(),
+            merges: spec.merges.as_deref(),
+            bos: spec.bos,
+            eos: spec.eos,
+            eot: spec.eot,
+            eom: spec.eom,
+            unk: spec.unk,
+            pad: spec.pad,
+            add_bos: spec.add_bos,
+            add_eos: spec.add_eos,
+            add_space_prefix: spec.add_space_prefix,
+            chat_template: spec.chat_template.as_deref(),
+        })
+    }
+
+    pub(crate) fn build(spec: SpecRef<'_>) -> Result<Tokenizer, TokenizerError> {
         let n = spec.tokens.len();
         if n == 0 {
             return Err(TokenizerError::EmptyVocab);
@@ -130,12 +172,12 @@ impl Tokenizer {
             }),
             _ => Ok(()),
         };
-        check("tokenizer.ggml.scores", spec.scores.as_ref().map(Vec::len))?;
+        check("tokenizer.ggml.scores", spec.scores.map(<[f32]>::len))?;
         check(
             "tokenizer.ggml.token_type",
-            spec.token_types.as_ref().map(Vec::len),
+            spec.token_types.map(<[i32]>::len),
         )?;
-        let mut types: Vec<TokenType> = match &spec.token_types {
+        let mut types: Vec<TokenType> = match spec.token_types {
             Some(t) => t.iter().map(|&v| TokenType::from_i32(v)).collect(),
             None => vec![TokenType::Normal; n],
         };
@@ -160,15 +202,12 @@ impl Tokenizer {
             }
         }
 
-        let scores = spec.scores.unwrap_or_else(|| vec![0.0; n]);
-        let vocab = Vocab::new(spec.tokens, types, scores);
-        let model = match spec.model.as_str() {
+        let scores = spec.scores.map_or_else(|| vec![0.0; n], <[f32]>::to_vec);
+        let vocab = Vocab::new(spec.tokens.iter().map(String::as_str), types, scores);
+        let model = match spec.model {
             "gpt2" => {
-                let merges = spec
-                    .merges
-                    .as_deref()
-                    .ok_or(TokenizerError::MissingMerges)?;
-                let pre = PreTokenizer::for_name(spec.pre.as_deref())?;
+                let merges = spec.merges.ok_or(TokenizerError::MissingMerges)?;
+                let pre = PreTokenizer::for_name(spec.pre)?;
                 Model::Bpe {
                     bpe: Bpe::new(&vocab, merges)?,
                     pre,
@@ -182,8 +221,8 @@ impl Tokenizer {
             vocab,
             model,
             special,
-            model_name: spec.model,
-            pre_name: spec.pre,
+            model_name: spec.model.to_string(),
+            pre_name: spec.pre.map(str::to_string),
             bos,
             eos,
             eot,
@@ -194,7 +233,7 @@ impl Tokenizer {
             add_bos: spec.add_bos,
             add_eos: spec.add_eos,
             add_space_prefix: spec.add_space_prefix,
-            chat_template: spec.chat_template,
+            chat_template: spec.chat_template.map(str::to_string),
         })
     }
 

@@ -38,7 +38,7 @@ impl SpecialMatcher {
                 )
             })
             .collect();
-        ids.sort_by_key(|&id| std::cmp::Reverse(vocab.tokens[id as usize].len()));
+        ids.sort_by_key(|&id| std::cmp::Reverse(vocab.text(id).map_or(0, str::len)));
         SpecialMatcher { ids }
     }
 
@@ -59,7 +59,10 @@ impl SpecialMatcher {
             if !parse_special && vocab.ty(id).is_special() {
                 continue;
             }
-            let needle = vocab.tokens[id as usize].as_str();
+            let needle = vocab.text(id).unwrap_or_default();
+            if needle.is_empty() {
+                continue;
+            }
             if !frags
                 .iter()
                 .any(|f| matches!(f, Fragment::Text(t) if t.contains(needle)))

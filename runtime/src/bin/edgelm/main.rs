@@ -32,10 +32,12 @@ enum Command {
 }
 
 fn main() {
+    // Start of "load to first token": before argument parsing, thread pool and load.
+    let started = std::time::Instant::now();
     edgelm_runtime::process::default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(a) => run::main(a),
+        Command::Run(a) => run::main(a, started),
         Command::Info(a) => info::main(a),
         Command::Perplexity(a) => perplexity::main(a),
         Command::Bench(a) => bench::main(a),

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -85,7 +86,8 @@ pub struct RunArgs {
     json: bool,
 }
 
-pub fn main(a: RunArgs) -> Result<()> {
+/// `started`: when the process's `main` began, for the load-to-first-token figure.
+pub fn main(a: RunArgs, started: Instant) -> Result<()> {
     let prompt = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
         (None, Some(f)) => std::fs::read_to_string(f)
@@ -94,10 +96,10 @@ pub fn main(a: RunArgs) -> Result<()> {
     };
     let pool = thread_pool(a.threads)?;
     let threads = pool.current_num_threads();
-    pool.install(|| run(&a, &prompt, threads))
+    pool.install(|| run(&a, &prompt, threads, started))
 }
 
-fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
+fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()> {
     let loaded = load(&a.model)?;
     let (model, tok) = (&loaded.model, &loaded.tokenizer);
     let text = if a.chat {
@@ -139,6 +141,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
         seed,
     });
 
+    let mut first_token_at: Option<Instant> = None;
     let mut out = TextStream::default();
     let stdout = std::io::stdout();
     if a.echo && !a.json {
@@ -151,6 +154,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
         a.n_predict,
         |t| tok.is_eog(t),
         |t| {
+            first_token_at.get_or_insert_with(Instant::now);
             if !a.json {
                 let piece = out.push(&tok.decode_token(t));
                 let mut lock = stdout.lock();
@@ -160,6 +164,8 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
             }
         },
     )?;
+    // Wall time from the start of `main` to the first sampled token (None if none was).
+    let load_to_first_ms = first_token_at.map(|t| (t - started).as_secs_f64() * 1000.0);
     let peak = peak_rss_mib();
     let mapped = model.file.file_size() as f64 / MIB;
     let kv_mib = session.kv_cache_bytes() as f64 / MIB;
@@ -180,6 +186,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
             "stop": gen.stop.as_str(),
             "load_ms": loaded.load_ms,
             "ttft_ms": gen.ttft_ms,
+            "load_to_first_token_ms": load_to_first_ms,
             "prefill_ms": gen.prefill_ms,
             "prefill_tok_s": gen.prefill_tok_s(),
             "decode_ms": gen.decode_ms,
@@ -205,9 +212,13 @@ fn run(a: &RunArgs, prompt: &str, threads: usize) -> Result<()> {
                 session.n_ctx()
             );
         }
-        print_report(a, &loaded.load_ms, &gen, threads, peak, mapped, kv_mib);
+        let times = Times {
+            load_ms: loaded.load_ms,
+            load_to_first_ms,
+        };
+        print_report(a, &times, &gen, threads, peak, mapped, kv_mib);
         if let Some((name, mib)) = &gpu {
-            eprintln!("  device      cuda ({name}), GPU memory {mib:.1} MiB");
+            eprintln!("  device           cuda ({name}), GPU memory {mib:.1} MiB");
         }
     }
     Ok(())
@@ -250,9 +261,15 @@ fn chat_prompt(
     )?)
 }
 
+/// Start-up figures for the report.
+struct Times {
+    load_ms: f64,
+    load_to_first_ms: Option<f64>,
+}
+
 fn print_report(
     a: &RunArgs,
-    load_ms: &f64,
+    times: &Times,
     gen: &Generation,
     threads: usize,
     peak: Option<f64>,
@@ -268,23 +285,26 @@ fn print_report(
         "edgelm: {name} | {threads} threads | {} | mapped {mapped:.1} MiB | KV cache {kv_mib:.1} MiB",
         if a.precise { "precise (f32)" } else { "fast" }
     );
-    eprintln!("  load        {load_ms:9.1} ms");
+    eprintln!("  load             {:9.1} ms", times.load_ms);
     eprintln!(
-        "  prefill     {:9.1} ms  {:5} tokens  {:8.1} tok/s",
+        "  prefill          {:9.1} ms  {:5} tokens  {:8.1} tok/s",
         gen.prefill_ms,
         gen.prompt_tokens,
         gen.prefill_tok_s()
     );
-    eprintln!("  first token {:9.1} ms", gen.ttft_ms);
+    eprintln!("  first token      {:9.1} ms", gen.ttft_ms);
+    if let Some(ms) = times.load_to_first_ms {
+        eprintln!("  start→1st token  {ms:9.1} ms  (wall time from process start)");
+    }
     eprintln!(
-        "  decode      {:9.1} ms  {:5} tokens  {:8.1} tok/s",
+        "  decode           {:9.1} ms  {:5} tokens  {:8.1} tok/s",
         gen.decode_ms,
         gen.decode_steps,
         gen.decode_tok_s()
     );
     match peak {
-        Some(p) => eprintln!("  peak RSS    {p:9.1} MiB"),
-        None => eprintln!("  peak RSS    (not available on this OS)"),
+        Some(p) => eprintln!("  peak RSS         {p:9.1} MiB"),
+        None => eprintln!("  peak RSS         (not available on this OS)"),
     }
     eprintln!(
         "  generated {} tokens, stopped: {}",

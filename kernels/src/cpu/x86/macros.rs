@@ -13,3 +13,22 @@ macro_rules! scale_min_products {
         _mm_mul_ps(v, _mm_movehl_ps(v, v))
     }};
 }
+
+/// `$f::<$ty, C>($args)` for the const `C` equal to `$tokens` (1 to 8, a tile's
+/// token count): the tiles are compiled once per count so their accumulators stay in
+/// registers.
+macro_rules! for_tokens {
+    ($tokens:expr, $f:ident::<$ty:ty>($($arg:expr),*)) => {
+        match $tokens {
+            8 => $f::<$ty, 8>($($arg),*),
+            7 => $f::<$ty, 7>($($arg),*),
+            6 => $f::<$ty, 6>($($arg),*),
+            5 => $f::<$ty, 5>($($arg),*),
+            4 => $f::<$ty, 4>($($arg),*),
+            3 => $f::<$ty, 3>($($arg),*),
+            2 => $f::<$ty, 2>($($arg),*),
+            1 => $f::<$ty, 1>($($arg),*),
+            t => panic!("a tile has 1 to 8 tokens, not {t}"),
+        }
+    };
+}

@@ -2,27 +2,9 @@
 
 use super::super::scalar;
 use super::*;
+use crate::cpu::tile_tests::values;
 use crate::cpu::vec_dot_type;
 use crate::quant::quantize_row;
-
-/// Pseudo-random values in [-1, 1), times `gain`; every fifth 32-value block is
-/// large (x50) and the one after it all zero.
-fn values(n: usize, seed: u64, gain: f32) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|i| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let v = gain * ((s >> 40) as f32 / (1u64 << 23) as f32 - 1.0);
-            match (i / 32) % 5 {
-                3 => v * 50.0,
-                4 => 0.0,
-                _ => v,
-            }
-        })
-        .collect()
-}
 
 fn quantized(ty: GgmlType, v: &[f32]) -> Vec<u8> {
     let mut b = vec![0u8; ty.row_bytes(v.len()).unwrap()];

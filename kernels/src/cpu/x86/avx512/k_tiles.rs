@@ -1,12 +1,12 @@
 //! Matrix-matrix tiles for Q4_K and Q6_K: each weight block is unpacked once (a
-//! `k_quants` row) and dotted with the same block of all [`TILE_TOKENS`] tokens (read
+//! `k_quants` row) and dotted with the same block of all `TILE_TOKENS` tokens (read
 //! as quantized, no preparation), with
 //! the dot kernel's own arithmetic, so every output is bit-identical to it.
 
 use std::arch::x86_64::*;
 
 use super::k_quants::{Q4kRow, Q6kRow};
-use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
+use crate::cpu::dispatch::{Tile, TILE_ROWS};
 use crate::quant::{q4_k, q6_k, q8_k};
 
 /// A K-quant weight block unpacked for several tokens.
@@ -105,17 +105,7 @@ macro_rules! tiles {
             // SAFETY: installed only after `x86::upgrade` detected AVX-512 F, BW, VL
             // and VNNI next to AVX2, FMA and F16C.
             unsafe {
-                match tokens {
-                    8 => tile::<$row, 8>(w, row_bytes, x, n, t0, out),
-                    7 => tile::<$row, 7>(w, row_bytes, x, n, t0, out),
-                    6 => tile::<$row, 6>(w, row_bytes, x, n, t0, out),
-                    5 => tile::<$row, 5>(w, row_bytes, x, n, t0, out),
-                    4 => tile::<$row, 4>(w, row_bytes, x, n, t0, out),
-                    3 => tile::<$row, 3>(w, row_bytes, x, n, t0, out),
-                    2 => tile::<$row, 2>(w, row_bytes, x, n, t0, out),
-                    1 => tile::<$row, 1>(w, row_bytes, x, n, t0, out),
-                    _ => panic!("a tile has 1 to {TILE_TOKENS} tokens, not {tokens}"),
-                }
+                for_tokens!(tokens, tile::<$row>(w, row_bytes, x, n, t0, out))
             }
         }
     )*};

@@ -495,17 +495,7 @@ macro_rules! tiles {
             // SAFETY: installed only after `x86::upgrade` detected AVX-512 F, BW, VL
             // and VNNI next to AVX2, FMA and F16C.
             unsafe {
-                match tokens {
-                    8 => run::<$format, 8>(w, row_bytes, act, n, t0, out),
-                    7 => run::<$format, 7>(w, row_bytes, act, n, t0, out),
-                    6 => run::<$format, 6>(w, row_bytes, act, n, t0, out),
-                    5 => run::<$format, 5>(w, row_bytes, act, n, t0, out),
-                    4 => run::<$format, 4>(w, row_bytes, act, n, t0, out),
-                    3 => run::<$format, 3>(w, row_bytes, act, n, t0, out),
-                    2 => run::<$format, 2>(w, row_bytes, act, n, t0, out),
-                    1 => run::<$format, 1>(w, row_bytes, act, n, t0, out),
-                    _ => panic!("a tile has 1 to {TILE_TOKENS} tokens, not {tokens}"),
-                }
+                for_tokens!(tokens, run::<$format>(w, row_bytes, act, n, t0, out))
             }
         }
     )*};

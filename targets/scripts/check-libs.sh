@@ -20,7 +20,7 @@ cd "$here/../.."
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(aarch64-linux-android aarch64-apple-ios aarch64-apple-ios-sim)
 
-# llvm-objdump and llvm-nm read ELF and Mach-O alike (binutils on Linux reads only ELF).
+# llvm-objdump, llvm-nm and llvm-ar read ELF and Mach-O alike (binutils on Linux reads only ELF).
 find_llvm_tool() {
     local name=$1 cand
     for cand in "$name" $(compgen -c "$name-" | sort -t- -k3 -rn | uniq); do
@@ -28,11 +28,13 @@ find_llvm_tool() {
     done
     return 1
 }
-if ! find_llvm_tool llvm-objdump >/dev/null || ! find_llvm_tool llvm-nm >/dev/null; then
-    ensure_apt llvm
-fi
+for tool in llvm-objdump llvm-nm llvm-ar; do
+    find_llvm_tool $tool >/dev/null || ensure_apt llvm
+done
+command -v file >/dev/null || ensure_apt file
 objdump=$(find_llvm_tool llvm-objdump)
 nm=$(find_llvm_tool llvm-nm)
+ar=$(find_llvm_tool llvm-ar)
 
 # The functions the header declares, comments stripped.
 header_fns=$(python3 - targets/include/edgelm.h <<'EOF'
@@ -48,28 +50,41 @@ EOF
 # $1 target, $2 archive. Prints one line per problem; silent when the archive is right.
 check_archive() {
     local target=$1 lib=$2 want_format want_platform="" formats defined
+    # Platform markers a Mach-O object may carry: a minimum-version load command or
+    # LC_BUILD_VERSION's platform (2 iOS, 7 iOS simulator).
     case $target in
-        aarch64-linux-android) want_format=elf64-littleaarch64 ;;
-        aarch64-apple-ios) want_format=mach-o-arm64 want_platform=2 ;;     # PLATFORM_IOS
-        aarch64-apple-ios-sim) want_format=mach-o-arm64 want_platform=7 ;; # PLATFORM_IOSSIMULATOR
+        aarch64-linux-android) want_format='ELF 64-bit LSB relocatable, ARM aarch64' ;;
+        aarch64-apple-ios) want_format='Mach-O 64-bit arm64 object' want_platform='LC_VERSION_MIN_IPHONEOS|platform-2|platform-IOS' ;;
+        aarch64-apple-ios-sim) want_format='Mach-O 64-bit arm64 object' want_platform='platform-7|platform-IOSSIMULATOR' ;;
         *) echo "no expectations for $target"; return ;;
     esac
-    # One "file format" line per archive member.
-    formats=$("$objdump" -f "$lib" | sed -n 's/.*file format //p' | sort | uniq -c)
+    # What `file` says of each member, extracted (without its details after the first comma
+    # for Mach-O, the first two for ELF).
+    local tmp
+    tmp=$(mktemp -d)
+    (cd "$tmp" && "$ar" x "$OLDPWD/$lib")
+    formats=$(cd "$tmp" && file -b -- * | cut -d, -f1-2 | sed 's/^\(Mach-O [^,]*\),.*/\1/' | sort | uniq -c)
+    rm -rf "$tmp"
     if [ -z "$formats" ]; then
         echo "no objects in $lib"
-    elif [ "$(awk '{print $2}' <<<"$formats")" != "$want_format" ]; then
-        echo "object formats in $lib:" $formats "(want only $want_format)"
+    elif [ "$(sed 's/^ *[0-9]* //' <<<"$formats")" != "$want_format" ]; then
+        echo "members of $lib per file(1):"
+        echo "$formats"
+        echo "(want only: $want_format)"
     fi
     if [ -n "$want_platform" ]; then
         local platforms
-        platforms=$("$objdump" --macho --private-headers "$lib" 2>/dev/null \
-            | awk '/cmd LC_BUILD_VERSION/ {b = 1} b && $1 == "platform" {print $2; b = 0}' | sort -u)
-        [ "$platforms" = "$want_platform" ] \
-            || echo "Mach-O platforms in $lib: ${platforms:-none} (want only $want_platform)"
+        platforms=$("$objdump" --macho --private-headers "$lib" 2>/dev/null | awk '
+            /cmd LC_VERSION_MIN_/ {print $2}
+            /cmd LC_BUILD_VERSION/ {b = 1}
+            b && $1 == "platform" {print "platform-" $2; b = 0}' | sort -u)
+        if [ -z "$platforms" ] || grep -qvxE "$want_platform" <<<"$platforms"; then
+            echo "Mach-O platforms in $lib:" ${platforms:-none} "(want only $want_platform)"
+        fi
     fi
     # Mach-O prefixes C symbols with an underscore.
-    defined=$("$nm" -g --defined-only "$lib" 2>/dev/null | awk '$2 == "T" {print $3}' \
+    # --no-llvm-bc: read the machine code, not the embedded bitcode (newer than a distro's LLVM).
+    defined=$("$nm" --no-llvm-bc -g --defined-only "$lib" 2>/dev/null | awk '$2 == "T" {print $3}' \
         | sed 's/^_edgelm_/edgelm_/' | grep '^edgelm_' | sort -u || true)
     if [ "$defined" != "$header_fns" ]; then
         echo "exported edgelm_* functions differ from the header (< header only, > library only):"
@@ -102,7 +117,7 @@ for target in "${targets[@]}"; do
         failed+=("$target (archive check)")
         continue
     fi
-    echo "   $lib: $(human_size "$lib" | tr -d '\n'), $("$objdump" -f "$lib" | sed -n 's/.*file format //p' | sort -u) objects, $(wc -l <<<"$header_fns") edgelm_* functions as in edgelm.h; built in $((SECONDS - start)) s"
+    echo "   $lib: $(human_size "$lib" | tr -d '\n'), $("$ar" t "$lib" | wc -l) members, $(wc -l <<<"$header_fns") edgelm_* functions as in edgelm.h; built in $((SECONDS - start)) s"
     built+=("$target")
 done
 

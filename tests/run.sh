@@ -13,6 +13,29 @@ export EDGELM_TEST_PYTHON
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast
-# ARM: the NEON kernels against their scalar twins under qemu-aarch64, with dotprod
-# (default CPU) and without (Cortex-A72); installs the cross linker and qemu if missing.
-bash targets/scripts/test-aarch64.sh
+
+# Devices. Each script installs what it needs (Rust targets; apt: cross gcc, qemu, llvm, file)
+# and says what failed; `step` names the step that did.
+step() {
+    local name=$1 start=$SECONDS
+    shift
+    echo "### $name"
+    if ! "$@"; then
+        echo "FAILED step: $name" >&2
+        exit 1
+    fi
+    echo "### $name: ok in $((SECONDS - start)) s"
+}
+# The NEON kernels against their scalar twins under qemu-aarch64, with dotprod (default
+# CPU) and without (Cortex-A72).
+step "aarch64 kernel tests (qemu)" bash targets/scripts/test-aarch64.sh
+# The static musl `edgelm` under qemu-aarch64 gives x86's greedy tokens on the tiny models
+# (ci-arm profile: the device code without fat LTO; x86: the binary cargo test built).
+# SmolLM2 takes minutes under emulation: run `compare all` by hand (README, Deploying).
+step "aarch64 musl greedy = x86 (qemu)" env PROFILE=ci-arm X86_BIN=target/debug/edgelm \
+    bash targets/scripts/run-aarch64.sh compare tiny
+# The C API static library for Android and iOS: right architecture and object format, the
+# header's functions exported, built as apps ship them (device profile: for these libraries
+# only about a quarter more CPU time than ci-arm). The iOS simulator is skipped only if
+# rustup cannot fetch its standard library.
+step "Android/iOS static libraries" bash targets/scripts/check-libs.sh

@@ -1,28 +1,47 @@
 # Shared by the scripts in this folder (sourced, not run): installing what a cross build
 # needs, and where cargo puts a profile's output.
 
-# Adds a Rust target to the active toolchain unless it is there already.
+# Adds a Rust target to the active toolchain unless it is there already. Returns 3 (with a
+# note) when the mirror has no standard library for it (HTTP 404), 1 on any other failure.
 ensure_rust_target() {
-    local target=$1
-    if ! rustup target list --installed | grep -qx "$target"; then
-        if ! rustup target add "$target"; then
-            echo "error: rustup could not install $target (no rust-std for it on this toolchain's mirror?)" >&2
-            return 1
-        fi
+    local target=$1 log
+    rustup target list --installed | grep -qx "$target" && return 0
+    if log=$(rustup target add "$target" 2>&1); then
+        return 0
     fi
+    if grep -q '404' <<<"$log"; then
+        echo "note: rustup has no rust-std for $target on this toolchain's mirror (HTTP 404)" >&2
+        return 3
+    fi
+    echo "$log" | grep -v '^ *[0-9]*: \|^ *at ' >&2
+    echo "error: rustup could not install $target" >&2
+    return 1
 }
 
-# Installs Debian/Ubuntu packages that are missing; sudo only when not root.
+# Installs the Debian/Ubuntu packages that are not installed yet, non-interactively, after
+# refreshing the package lists; through sudo when not root. Does nothing when all are there.
 ensure_apt() {
-    local missing=() pkg
+    local missing=() pkg sudo=()
     for pkg in "$@"; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo=sudo
-    $sudo apt-get update -q
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    if ! command -v apt-get >/dev/null; then
+        echo "error: missing packages ${missing[*]} and no apt-get to install them; install them first" >&2
+        return 1
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null; then
+            echo "error: missing packages ${missing[*]}: not root and no sudo; install them first" >&2
+            return 1
+        fi
+        sudo=(sudo)
+    fi
+    echo "installing ${missing[*]} (apt)" >&2
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # The folder under target/<triple>/ that a cargo profile writes to.

@@ -10,8 +10,10 @@
 #       prompt only; `smollm2`: models/SmolLM2-135M-Instruct.Q4_1.gguf on both reference prompts
 #       (slow under emulation: about a minute a run); `all`: both. Exits 1 on any difference.
 #
-# PROFILE (default `device`) is the cargo profile both binaries are built with; CI uses
-# PROFILE=test to skip the LTO build. THREADS (default 2) is edgelm's -t.
+# PROFILE (default `device`) is the cargo profile both binaries are built with. X86_BIN, when
+# set, is an x86 `edgelm` built already from this tree, used instead of building one. CI uses
+# PROFILE=ci-arm (no fat LTO: a quicker cold build) and X86_BIN=target/debug/edgelm (the one
+# `cargo test --workspace` has just built). THREADS (default 2) is edgelm's -t.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -27,7 +29,7 @@ n_predict=16
 prompts=("The capital of France is" "def fibonacci(n):")
 
 usage() {
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -39,6 +41,11 @@ build_arm() {
 }
 
 build_x86() {
+    if [ -n "${X86_BIN:-}" ]; then
+        [ -x "$X86_BIN" ] || { echo "error: X86_BIN=$X86_BIN is not an executable" >&2; exit 1; }
+        x86_bin=$X86_BIN
+        return
+    fi
     cargo build -q --profile "$profile" -p edgelm-runtime --bin edgelm
     x86_bin="target/$(profile_dir "$profile")/edgelm"
 }

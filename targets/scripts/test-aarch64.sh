@@ -5,24 +5,15 @@
 # when they are missing (Debian/Ubuntu; sudo only when not root).
 set -euo pipefail
 
-cd "$(dirname "$0")/../.."
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=common.sh
+source "$here/common.sh"
+cd "$here/../.."
 TARGET=aarch64-unknown-linux-gnu
 SYSROOT=/usr/aarch64-linux-gnu
 
-if ! rustup target list --installed | grep -qx "$TARGET"; then
-    rustup target add "$TARGET"
-fi
-
-if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null \
-    || [ ! -d "$SYSROOT/lib" ]; then
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then
-        SUDO=sudo
-    fi
-    $SUDO apt-get update -q
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-fi
+ensure_rust_target "$TARGET"
+ensure_apt gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 
 # Extra arguments go to `cargo test` (e.g. a test name filter). EDGELM_EXPECT_DOTPROD
 # makes the dispatch test fail if the emulated CPU does not report what we expect,

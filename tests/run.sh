@@ -39,3 +39,8 @@ step "aarch64 musl greedy = x86 (qemu)" env PROFILE=ci-arm X86_BIN=target/debug/
 # only about a quarter more CPU time than ci-arm). The iOS simulator is skipped only if
 # rustup cannot fetch its standard library.
 step "Android/iOS static libraries" bash targets/scripts/check-libs.sh
+
+# CUDA without a GPU: the feature builds and passes clippy, NVRTC (from its PyPI wheel)
+# compiles every kernel, the GPU tests report that they skipped, `--device cuda` fails
+# cleanly. The GPU run itself is bench/gpu/run.sh on a machine with one.
+step "CUDA build + NVRTC kernel compile (no GPU)" bash tests/scripts/cuda-nogpu.sh

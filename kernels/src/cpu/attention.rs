@@ -11,6 +11,7 @@
 use half::slice::HalfFloatSliceExt;
 use half::{f16, slice::HalfBitsSliceExt};
 
+use super::dispatch::{kernels, SCORE_LANES as LANES};
 use super::ops::softmax;
 
 /// One layer's cached keys or values: positions of `stride` elements each.
@@ -53,9 +54,6 @@ pub struct KvHead {
     pub span: usize,
 }
 
-/// Positions whose scores are computed together, one per vector lane.
-const LANES: usize = 8;
-
 /// Scratch elements [`attend_group`] needs for `group` query heads.
 pub fn attend_scratch_len(group: usize, head: &KvHead) -> usize {
     group * head.span + (LANES + 1) * head.head_dim
@@ -90,6 +88,7 @@ pub fn attend_group(
     let (row, rest) = rest.split_at_mut(hd);
     // Keys of `LANES` positions, transposed: `tile[d * LANES + l]`.
     let tile = &mut rest[..hd * LANES];
+    let ops = &kernels().ops;
 
     for s0 in (0..span).step_by(LANES) {
         let m = LANES.min(span - s0);
@@ -107,11 +106,7 @@ pub fn attend_group(
         }
         for (h, qh) in q.chunks_exact(hd).enumerate() {
             let mut acc = [0f32; LANES];
-            for (t, &qd) in tile.chunks_exact(LANES).zip(qh) {
-                for (a, &k) in acc.iter_mut().zip(t) {
-                    *a += k * qd;
-                }
-            }
+            (ops.lane_dots)(tile, qh, &mut acc);
             for (sc, a) in scores[h * span + s0..][..m].iter_mut().zip(acc) {
                 *sc = a * scale;
             }
@@ -124,10 +119,7 @@ pub fn attend_group(
     for s in 0..span {
         let v = values.load(s * stride + offset, row);
         for (h, oh) in out.chunks_exact_mut(hd).enumerate() {
-            let p = scores[h * span + s];
-            for (o, &x) in oh.iter_mut().zip(v) {
-                *o += p * x;
-            }
+            (ops.axpy)(oh, scores[h * span + s], v);
         }
     }
 }

@@ -92,17 +92,10 @@ pub fn attend_group(
 
     for s0 in (0..span).step_by(LANES) {
         let m = LANES.min(span - s0);
-        for l in 0..LANES {
-            if l < m {
-                let k = keys.load((s0 + l) * stride + offset, row);
-                for (d, &v) in k.iter().enumerate() {
-                    tile[d * LANES + l] = v;
-                }
-            } else {
-                for d in 0..hd {
-                    tile[d * LANES + l] = 0.0;
-                }
-            }
+        let first = s0 * stride + offset;
+        match keys {
+            KvRows::F16(v) => (ops.key_tile_f16)(&v[first..], stride, m, tile),
+            KvRows::F32(v) => (ops.key_tile_f32)(&v[first..], stride, m, tile),
         }
         for (h, qh) in q.chunks_exact(hd).enumerate() {
             let mut acc = [0f32; LANES];

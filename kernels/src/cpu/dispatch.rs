@@ -50,6 +50,9 @@ pub(crate) struct Ops {
     pub lane_dots: fn(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]),
     /// `y += a * x`; must equal the scalar version bit for bit (no FMA).
     pub axpy: fn(y: &mut [f32], a: f32, x: &[f32]),
+    /// Cached keys of up to [`SCORE_LANES`] positions, transposed for `lane_dots`.
+    pub key_tile_f16: fn(src: &[u16], stride: usize, m: usize, tile: &mut [f32]),
+    pub key_tile_f32: fn(src: &[f32], stride: usize, m: usize, tile: &mut [f32]),
 }
 
 pub(crate) struct Kernels {

@@ -2,6 +2,8 @@
 //!
 //! Sums run in f64 as ggml's do, so results track llama.cpp's closely.
 
+use half::f16;
+
 use super::{RopeAngles, RopeStyle};
 use crate::cpu::dispatch::{Ops, SCORE_LANES};
 
@@ -15,6 +17,8 @@ pub(crate) fn ops() -> Ops {
         swiglu,
         lane_dots,
         axpy,
+        key_tile_f16,
+        key_tile_f32,
     }
 }
 
@@ -101,5 +105,33 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     assert_eq!(y.len(), x.len());
     for (o, &v) in y.iter_mut().zip(x) {
         *o += a * v;
+    }
+}
+
+/// Transposes `m <= SCORE_LANES` rows (`stride` apart from the start of `src`) of
+/// `hd = tile.len() / SCORE_LANES` f16 values: `tile[d * SCORE_LANES + l]` is element
+/// `d` of row `l`, 0 for `l >= m`.
+pub fn key_tile_f16(src: &[u16], stride: usize, m: usize, tile: &mut [f32]) {
+    key_tile(src, stride, m, tile, |b| f16::from_bits(b).to_f32())
+}
+
+/// [`key_tile_f16`] for f32 rows.
+pub fn key_tile_f32(src: &[f32], stride: usize, m: usize, tile: &mut [f32]) {
+    key_tile(src, stride, m, tile, |v| v)
+}
+
+fn key_tile<T: Copy>(src: &[T], stride: usize, m: usize, tile: &mut [f32], f: impl Fn(T) -> f32) {
+    assert!(m <= SCORE_LANES);
+    let hd = tile.len() / SCORE_LANES;
+    for l in 0..SCORE_LANES {
+        if l < m {
+            for (d, &v) in src[l * stride..][..hd].iter().enumerate() {
+                tile[d * SCORE_LANES + l] = f(v);
+            }
+        } else {
+            for d in 0..hd {
+                tile[d * SCORE_LANES + l] = 0.0;
+            }
+        }
     }
 }

@@ -74,6 +74,7 @@ pub(crate) fn check_table(name: &str, ops: &Ops) {
         check_swiglu(name, ops, n, &mut rng);
         check_axpy(name, ops, n, &mut rng);
         check_lane_dots(name, ops, n, &mut rng);
+        check_key_tile(name, ops, n, &mut rng);
     }
     check_rope(name, ops, &mut rng);
 }
@@ -215,6 +216,29 @@ fn check_lane_dots(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
     assert_bits(&format!("{name} lane_dots hd={hd}"), &got, &want);
 }
 
+/// Bit-identical (a transpose and exact f16 widening), for every row count and a
+/// stride wider than the head, into a tile full of garbage.
+fn check_key_tile(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
+    let stride = hd + 5;
+    let f = rng.vec(SCORE_LANES * stride, 70000.0);
+    let h: Vec<u16> = f.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+    for m in 0..=SCORE_LANES {
+        let len = if m == 0 { 0 } else { (m - 1) * stride + hd };
+        let (mut got, mut want) = (vec![f32::NAN; hd * SCORE_LANES], vec![1.0; hd * SCORE_LANES]);
+        (ops.key_tile_f16)(&h[..len], stride, m, &mut got);
+        scalar::key_tile_f16(&h[..len], stride, m, &mut want);
+        assert_bits(&format!("{name} key_tile_f16 hd={hd} m={m}"), &got, &want);
+        got.fill(f32::NAN);
+        (ops.key_tile_f32)(&f[..len], stride, m, &mut got);
+        scalar::key_tile_f32(&f[..len], stride, m, &mut want);
+        assert_bits(&format!("{name} key_tile_f32 hd={hd} m={m}"), &got, &want);
+        if m > 0 {
+            let last = (m - 1) * stride;
+            assert_eq!(want[(hd - 1) * SCORE_LANES + m - 1], f[last + hd - 1]);
+        }
+    }
+}
+
 /// Bit-identical, both styles, for full and partial rotations (pairs left over after
 /// the vector steps) over several heads.
 fn check_rope(name: &str, ops: &Ops, rng: &mut Rng) {
@@ -253,4 +277,10 @@ fn avx2_table_passes_the_harness() {
         Some(ops) => check_table("avx2", &ops),
         None => eprintln!("no AVX2+FMA+F16C on this CPU: AVX2 ops not tested"),
     }
+}
+
+#[cfg(all(target_arch = "aarch64", target_endian = "little"))]
+#[test]
+fn neon_table_passes_the_harness() {
+    check_table("neon", &crate::cpu::aarch64::ops::table());
 }

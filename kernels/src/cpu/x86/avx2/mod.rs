@@ -190,6 +190,14 @@ pub(crate) fn ops_table() -> Ops {
         // SAFETY: as for `exp`.
         unsafe { ops::axpy(y, a, x) }
     }
+    fn key_tile_f16(src: &[u16], stride: usize, m: usize, tile: &mut [f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::key_tile_f16(src, stride, m, tile) }
+    }
+    fn key_tile_f32(src: &[f32], stride: usize, m: usize, tile: &mut [f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::key_tile_f32(src, stride, m, tile) }
+    }
     Ops {
         exp,
         rms_norm,
@@ -198,5 +206,7 @@ pub(crate) fn ops_table() -> Ops {
         swiglu,
         lane_dots,
         axpy,
+        key_tile_f16,
+        key_tile_f32,
     }
 }

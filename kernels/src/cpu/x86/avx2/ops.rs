@@ -294,3 +294,96 @@ pub(super) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
         *o += a * v;
     }
 }
+
+/// Rows `r[l]` as columns: lane `l` of output `j` is lane `j` of `r[l]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (a, b) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    // t[0] = a0 b0 a1 b1 | a4 b4 a5 b5 (rows 0, 1), t[1] = a2 b2 a3 b3 | ..., etc.
+    let u = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xee>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xee>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xee>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xee>(t[5], t[7]),
+    ];
+    // u[j] (j < 4) holds element j of rows 0..4 in its low half, element j + 4 in its
+    // high half; u[j + 4] the same for rows 4..8.
+    [
+        _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+        _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+    ]
+}
+
+/// The transposed key tile, 8 dimensions of 8 rows a step (`load8(row, d)` gives
+/// elements `d..d + 8` of a row); leftover dimensions one at a time.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn key_tile<T: Copy>(
+    src: &[T],
+    stride: usize,
+    m: usize,
+    tile: &mut [f32],
+    load8: impl Fn(&[T]) -> __m256,
+    one: impl Fn(T) -> f32,
+) {
+    const { assert!(SCORE_LANES == 8) };
+    let hd = tile.len() / 8;
+    assert!(m <= 8);
+    if m == 0 {
+        tile[..hd * 8].fill(0.0);
+        return;
+    }
+    assert!(src.len() >= (m - 1) * stride + hd);
+    let d8 = hd / 8 * 8;
+    for d in (0..d8).step_by(8) {
+        let rows: [__m256; 8] = std::array::from_fn(|l| {
+            if l < m {
+                load8(&src[l * stride + d..])
+            } else {
+                _mm256_setzero_ps()
+            }
+        });
+        for (j, col) in transpose8(rows).into_iter().enumerate() {
+            store(&mut tile[(d + j) * 8..], col);
+        }
+    }
+    for d in d8..hd {
+        for l in 0..8 {
+            tile[d * 8 + l] = if l < m { one(src[l * stride + d]) } else { 0.0 };
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn key_tile_f16(src: &[u16], stride: usize, m: usize, tile: &mut [f32]) {
+    let load8 = |s: &[u16]| {
+        assert!(s.len() >= 8);
+        // SAFETY: 8 readable u16 checked above; loadu has no alignment requirement.
+        _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr().cast()) })
+    };
+    let one = |b: u16| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(b as i32)));
+    key_tile(src, stride, m, tile, load8, one)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn key_tile_f32(src: &[f32], stride: usize, m: usize, tile: &mut [f32]) {
+    key_tile(src, stride, m, tile, |s| load(s), |v| v)
+}

@@ -8,7 +8,7 @@
 use std::arch::aarch64::*;
 
 use crate::cpu::dispatch::{Ops, SCORE_LANES};
-use crate::cpu::ops::{RopeAngles, RopeStyle};
+use crate::cpu::ops::{RopeAngles, RopeStyle, EXP_TAYLOR};
 
 /// 4 f32 from the start of `s`.
 #[inline]
@@ -57,27 +57,30 @@ fn add_wide(acc: [float64x2_t; 2], v: float32x4_t) -> [float64x2_t; 2] {
     ]
 }
 
-/// `e^x` per lane, the algorithm and constants of the AVX2 `exp8`: clamp to
-/// [-104, 88.8] (FMIN/FMAX keep NaN), `x = n ln2 + r`, `e^r` by polynomial, `2^n`
-/// applied as two halves so subnormal results round once.
+/// `e^x` of 2 f64 lanes holding f32 inputs already clamped to [-104, 89], as the AVX2
+/// `exp4_pd`: `x = n ln2 + r`, a polynomial for `e^r`, then `2^n`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn exp2_f64(x: float64x2_t) -> float64x2_t {
+    let n = vrndnq_f64(vmulq_f64(x, vdupq_n_f64(std::f64::consts::LOG2_E)));
+    let r = vfmsq_f64(x, n, vdupq_n_f64(std::f64::consts::LN_2));
+    let mut p = vdupq_n_f64(EXP_TAYLOR[0]);
+    for &c in &EXP_TAYLOR[1..] {
+        p = vfmaq_f64(vdupq_n_f64(c), p, r);
+    }
+    let k = vaddq_s64(vcvtq_s64_f64(n), vdupq_n_s64(1023));
+    vmulq_f64(p, vreinterpretq_f64_s64(vshlq_n_s64::<52>(k)))
+}
+
+/// `e^x` per lane, computed in f64 and rounded once, as the AVX2 `exp8`: clamp to
+/// [-104, 89] (FMIN/FMAX keep NaN), so -inf gives 0 and large inputs +inf.
 #[inline]
 #[target_feature(enable = "neon")]
 fn exp4(x: float32x4_t) -> float32x4_t {
-    let x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-104.0)), vdupq_n_f32(88.8));
-    let n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(std::f32::consts::LOG2_E)));
-    let r = vfmsq_f32(x, n, vdupq_n_f32(0.693_359_4));
-    let r = vfmsq_f32(r, n, vdupq_n_f32(-2.121_944_4e-4));
-    let mut p = vdupq_n_f32(1.987_569_1e-4);
-    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
-        p = vfmaq_f32(vdupq_n_f32(c), p, r);
-    }
-    let er = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0));
-    let ni = vcvtq_s32_f32(n);
-    let n1 = vshrq_n_s32::<1>(ni);
-    let n2 = vsubq_s32(ni, n1);
-    let pow2 =
-        |k: int32x4_t| vreinterpretq_f32_s32(vshlq_n_s32::<23>(vaddq_s32(k, vdupq_n_s32(127))));
-    vmulq_f32(vmulq_f32(er, pow2(n1)), pow2(n2))
+    let x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-104.0)), vdupq_n_f32(89.0));
+    let lo = exp2_f64(vcvt_f64_f32(vget_low_f32(x)));
+    let hi = exp2_f64(vcvt_high_f64_f32(x));
+    vcvt_high_f32_f64(vcvt_f32_f64(lo), hi)
 }
 
 #[target_feature(enable = "neon")]

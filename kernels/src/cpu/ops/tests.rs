@@ -85,7 +85,7 @@ fn exp_ref(x: f32) -> f32 {
 }
 
 /// Extreme inputs: exact 0 below the subnormals and for -inf, +inf past 88.72, NaN
-/// kept, 1 at 0; elsewhere (subnormal results included) within 2 ulps of f64.
+/// kept, 1 at 0; elsewhere (subnormal results included) within 1 ulp of f64.
 fn check_exp_extremes(name: &str, ops: &Ops) {
     let xs = [
         f32::NEG_INFINITY,
@@ -116,7 +116,7 @@ fn check_exp_extremes(name: &str, ops: &Ops) {
     let mut got = xs;
     (ops.exp)(&mut got);
     let want: Vec<f32> = xs.iter().map(|&x| exp_ref(x)).collect();
-    assert_close(&format!("{name} exp extremes {xs:?}"), &got, &want, 2);
+    assert_close(&format!("{name} exp extremes {xs:?}"), &got, &want, 1);
     assert_eq!(got[0], 0.0, "{name}: e^-inf");
     assert_eq!(got[1], 0.0, "{name}: e^-1e4");
     assert_eq!(got[11], 1.0, "{name}: e^0");
@@ -124,13 +124,18 @@ fn check_exp_extremes(name: &str, ops: &Ops) {
     assert!(got[23].is_nan(), "{name}: e^NaN");
 }
 
-/// A dense sweep over [-104, 89): within 2 ulps of f64 (libm's `expf` is within 1).
+/// A dense sweep over [-104, 89): within 1 ulp of f64 everywhere, and the correctly
+/// rounded value (f64's e^x rounded) for all but 1 in 1000 inputs. Measured here:
+/// glibc's `expf` misses 110 of the 193000, the f64-based AVX2 version none.
 fn check_exp_sweep(name: &str, ops: &Ops) {
     let xs: Vec<f32> = (0..193_000).map(|i| -104.0 + i as f32 * 1e-3).collect();
     let mut got = xs.clone();
     (ops.exp)(&mut got);
     let want: Vec<f32> = xs.iter().map(|&x| exp_ref(x)).collect();
-    assert_close(&format!("{name} exp sweep"), &got, &want, 2);
+    assert_close(&format!("{name} exp sweep"), &got, &want, 1);
+    let missed = got.iter().zip(&want).filter(|(g, w)| g != w).count();
+    eprintln!("{name} exp: {missed} of {} not correctly rounded", xs.len());
+    assert!(missed * 1000 <= xs.len(), "{name} exp: {missed} not correctly rounded");
 }
 
 /// An element's e^x does not depend on where it sits (body or padded tail).
@@ -155,8 +160,8 @@ fn check_rms_norm(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
     assert_close(&format!("{name} rms_norm"), &got, &want, 1);
 }
 
-/// `exp` within 2 ulps, the normalization adds at most 2 more: 4 ulps of the scalar
-/// result; masked (-inf) entries exactly 0.
+/// `exp` within 1 ulp of libm's, the normalization (f64 sum in another order) at most
+/// 1 more: 2 ulps of the scalar result; masked (-inf) entries exactly 0.
 fn check_softmax(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
     for scale in [1.0, 30.0] {
         let mut x = rng.vec(n, scale);
@@ -166,7 +171,7 @@ fn check_softmax(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
         let (mut got, mut want) = (x.clone(), x);
         (ops.softmax)(&mut got);
         scalar::softmax(&mut want);
-        assert_close(&format!("{name} softmax x{scale}"), &got, &want, 4);
+        assert_close(&format!("{name} softmax x{scale}"), &got, &want, 2);
         if n > 2 {
             assert_eq!(got[n / 2], 0.0);
         }
@@ -175,9 +180,9 @@ fn check_softmax(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
     }
 }
 
-/// `exp(-g)` within 2 ulps moves `g / (1 + e)` by at most as much, plus the
-/// roundings of the add, divide and multiply: 4 ulps of the scalar result. Also
-/// position-independent, bit for bit.
+/// `exp(-g)` within 1 ulp of libm's moves `g / (1 + e)` by at most as much, and the
+/// add, divide and multiply round as the scalar ones: 2 ulps of the scalar result
+/// (usually 0). Also position-independent, bit for bit.
 fn check_swiglu(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
     for scale in [4.0, 100.0] {
         let g = rng.vec(n, scale);
@@ -185,7 +190,7 @@ fn check_swiglu(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
         let (mut got, mut want) = (g.clone(), g.clone());
         (ops.swiglu)(&mut got, &u);
         scalar::swiglu(&mut want, &u);
-        assert_close(&format!("{name} swiglu x{scale}"), &got, &want, 4);
+        assert_close(&format!("{name} swiglu x{scale}"), &got, &want, 2);
         for i in [0, n / 2, n - 1] {
             let mut one = [g[i]];
             (ops.swiglu)(&mut one, &u[i..=i]);

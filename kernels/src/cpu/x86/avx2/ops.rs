@@ -3,15 +3,16 @@
 //! Products and sums that the scalar code rounds separately are rounded separately
 //! here too (no FMA outside `exp8`), so RMSNorm's output step, RoPE, the attention
 //! score lanes and `axpy` are bit-identical to the scalar versions. `exp8` replaces
-//! libm's `expf` (within 2 ulp of it); slice tails go through `exp8` too, padded, so
-//! an element's result never depends on where it sits. Sums (softmax, RMSNorm) run in
+//! libm's `expf`: computed in f64 and rounded once, it is nearly always the correctly
+//! rounded value, as `expf` is. Slice tails go through `exp8` too, padded, so an
+//! element's result never depends on where it sits. Sums (softmax, RMSNorm) run in
 //! f64 lanes like the scalar f64 sums: only their order differs, far below f32
 //! precision.
 
 use std::arch::x86_64::*;
 
 use crate::cpu::dispatch::SCORE_LANES;
-use crate::cpu::ops::{RopeAngles, RopeStyle};
+use crate::cpu::ops::{RopeAngles, RopeStyle, EXP_TAYLOR};
 
 /// 8 f32 from the start of `s`.
 #[inline]
@@ -68,43 +69,39 @@ fn add_wide(acc: [__m256d; 2], v: __m256) -> [__m256d; 2] {
     ]
 }
 
-/// `e^x` per lane, Cephes-style: `x = n ln2 + r` with |r| <= ln2/2 (ln2 split in two
-/// so `n ln2` is exact), a degree-7 polynomial for `e^r`, then `2^n` applied as two
-/// halves so results down in the subnormals (n >= -150) round once. Inputs are first
-/// clamped to [-104, 88.8]: below, `e^x` rounds to 0 (so -inf gives 0); above, the
-/// scaling overflows to +inf as it should. NaN stays NaN (max/min return their
-/// second operand when one is NaN).
+/// `e^x` of 4 f64 lanes holding f32 inputs already clamped to [-104, 89]:
+/// `x = n ln2 + r` (one FMA; the error of the f64 ln2 times |n| <= 151 stays near
+/// 1e-14 relative), a polynomial for `e^r`, then `2^n` (a normal f64 for every n).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn exp4_pd(x: __m256d) -> __m256d {
+    let n = _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_pd(
+        x,
+        _mm256_set1_pd(std::f64::consts::LOG2_E),
+    ));
+    let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(std::f64::consts::LN_2), x);
+    let mut p = _mm256_set1_pd(EXP_TAYLOR[0]);
+    for &c in &EXP_TAYLOR[1..] {
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(c));
+    }
+    let k = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n));
+    let pow2 = _mm256_slli_epi64::<52>(_mm256_add_epi64(k, _mm256_set1_epi64x(1023)));
+    _mm256_mul_pd(p, _mm256_castsi256_pd(pow2))
+}
+
+/// `e^x` per lane, computed in f64 and rounded once to f32: within 1 ulp of the true
+/// value and nearly always the correctly rounded one, as libm's `expf` (so the SIMD
+/// ops agree with the scalar ones bit for bit almost everywhere, and greedy decoding
+/// does not flip on near-ties). Inputs are first clamped to [-104, 89]: below, `e^x`
+/// rounds to 0 (so -inf gives 0); above, the f32 conversion overflows to +inf as it
+/// should. NaN stays NaN (max/min return their second operand when one is NaN).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn exp8(x: __m256) -> __m256 {
-    let x = _mm256_min_ps(_mm256_set1_ps(88.8), _mm256_max_ps(_mm256_set1_ps(-104.0), x));
-    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
-        x,
-        _mm256_set1_ps(std::f32::consts::LOG2_E),
-    ));
-    // ln2 = 0.693359375 - 2.12194440e-4: the first part has 10 significant bits, so
-    // n * it is exact for |n| <= 150.
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm256_set1_ps(1.987_569_1e-4);
-    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
-    }
-    // e^r = 1 + r + r^2 p(r)
-    let er = _mm256_add_ps(
-        _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r),
-        _mm256_set1_ps(1.0),
-    );
-    let ni = _mm256_cvtps_epi32(n);
-    let n1 = _mm256_srai_epi32::<1>(ni);
-    let n2 = _mm256_sub_epi32(ni, n1);
-    let pow2 = |k: __m256i| {
-        _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
-            k,
-            _mm256_set1_epi32(127),
-        )))
-    };
-    _mm256_mul_ps(_mm256_mul_ps(er, pow2(n1)), pow2(n2))
+    let x = _mm256_min_ps(_mm256_set1_ps(89.0), _mm256_max_ps(_mm256_set1_ps(-104.0), x));
+    let lo = exp4_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+    let hi = exp4_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+    _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo))
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]

@@ -135,7 +135,10 @@ fn check_exp_sweep(name: &str, ops: &Ops) {
     assert_close(&format!("{name} exp sweep"), &got, &want, 1);
     let missed = got.iter().zip(&want).filter(|(g, w)| g != w).count();
     eprintln!("{name} exp: {missed} of {} not correctly rounded", xs.len());
-    assert!(missed * 1000 <= xs.len(), "{name} exp: {missed} not correctly rounded");
+    assert!(
+        missed * 1000 <= xs.len(),
+        "{name} exp: {missed} not correctly rounded"
+    );
 }
 
 /// An element's e^x does not depend on where it sits (body or padded tail).
@@ -194,7 +197,11 @@ fn check_swiglu(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
         for i in [0, n / 2, n - 1] {
             let mut one = [g[i]];
             (ops.swiglu)(&mut one, &u[i..=i]);
-            assert_bits(&format!("{name} swiglu position {i}/{n}"), &got[i..=i], &one);
+            assert_bits(
+                &format!("{name} swiglu position {i}/{n}"),
+                &got[i..=i],
+                &one,
+            );
         }
     }
 }
@@ -226,10 +233,16 @@ fn check_lane_dots(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
 fn check_key_tile(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
     let stride = hd + 5;
     let f = rng.vec(SCORE_LANES * stride, 70000.0);
-    let h: Vec<u16> = f.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+    let h: Vec<u16> = f
+        .iter()
+        .map(|&v| half::f16::from_f32(v).to_bits())
+        .collect();
     for m in 0..=SCORE_LANES {
         let len = if m == 0 { 0 } else { (m - 1) * stride + hd };
-        let (mut got, mut want) = (vec![f32::NAN; hd * SCORE_LANES], vec![1.0; hd * SCORE_LANES]);
+        let (mut got, mut want) = (
+            vec![f32::NAN; hd * SCORE_LANES],
+            vec![1.0; hd * SCORE_LANES],
+        );
         (ops.key_tile_f16)(&h[..len], stride, m, &mut got);
         scalar::key_tile_f16(&h[..len], stride, m, &mut want);
         assert_bits(&format!("{name} key_tile_f16 hd={hd} m={m}"), &got, &want);
@@ -247,7 +260,13 @@ fn check_key_tile(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
 /// Bit-identical, both styles, for full and partial rotations (pairs left over after
 /// the vector steps) over several heads.
 fn check_rope(name: &str, ops: &Ops, rng: &mut Rng) {
-    for (head_dim, n_rot, heads) in [(64, 64, 9), (64, 32, 3), (16, 14, 2), (2, 2, 5), (96, 72, 2)] {
+    for (head_dim, n_rot, heads) in [
+        (64, 64, 9),
+        (64, 32, 3),
+        (16, 14, 2),
+        (2, 2, 5),
+        (96, 72, 2),
+    ] {
         for pos in [0, 1, 17, 4000] {
             let angles = RopeAngles::new(pos, n_rot, 10000.0, None);
             for style in [RopeStyle::Interleaved, RopeStyle::Neox] {

@@ -98,7 +98,10 @@ fn exp4_pd(x: __m256d) -> __m256d {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn exp8(x: __m256) -> __m256 {
-    let x = _mm256_min_ps(_mm256_set1_ps(89.0), _mm256_max_ps(_mm256_set1_ps(-104.0), x));
+    let x = _mm256_min_ps(
+        _mm256_set1_ps(89.0),
+        _mm256_max_ps(_mm256_set1_ps(-104.0), x),
+    );
     let lo = exp4_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
     let hi = exp4_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
     _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo))

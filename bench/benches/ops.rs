@@ -3,7 +3,6 @@
 //! softmax over 128 / 1024 / 4096 scores. Throughput is elements per second.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use edgelm_kernels::cpu::kernel_set;
 use edgelm_kernels::cpu::ops::{self, scalar, RopeAngles, RopeStyle};
 
 /// Deterministic pseudo-random values in [-scale, scale).
@@ -22,7 +21,6 @@ fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 type InPlace = fn(&mut [f32]);
 
 fn bench(c: &mut Criterion) {
-    let simd = kernel_set();
     let mut g = c.benchmark_group("ops");
 
     for n in [576usize, 1536] {
@@ -31,7 +29,10 @@ fn bench(c: &mut Criterion) {
         let mut out = vec![0f32; n];
         g.throughput(Throughput::Elements(n as u64));
         type Norm = fn(&[f32], &[f32], f32, &mut [f32]);
-        for (name, f) in [("scalar", scalar::rms_norm as Norm), (simd, ops::rms_norm)] {
+        for (name, f) in [
+            ("scalar", scalar::rms_norm as Norm),
+            ("dispatched", ops::rms_norm),
+        ] {
             g.bench_with_input(
                 BenchmarkId::new(format!("rms_norm/{name}"), n),
                 &n,
@@ -46,7 +47,10 @@ fn bench(c: &mut Criterion) {
         let mut buf = gate.clone();
         g.throughput(Throughput::Elements(n as u64));
         type Glu = fn(&mut [f32], &[f32]);
-        for (name, f) in [("scalar", scalar::swiglu as Glu), (simd, ops::swiglu)] {
+        for (name, f) in [
+            ("scalar", scalar::swiglu as Glu),
+            ("dispatched", ops::swiglu),
+        ] {
             g.bench_with_input(BenchmarkId::new(format!("swiglu/{name}"), n), &n, |b, _| {
                 b.iter(|| {
                     buf.copy_from_slice(&gate);
@@ -60,7 +64,10 @@ fn bench(c: &mut Criterion) {
         let x = values(n, 5, 10.0);
         let mut buf = x.clone();
         g.throughput(Throughput::Elements(n as u64));
-        for (name, f) in [("scalar", scalar::softmax as InPlace), (simd, ops::softmax)] {
+        for (name, f) in [
+            ("scalar", scalar::softmax as InPlace),
+            ("dispatched", ops::softmax),
+        ] {
             g.bench_with_input(
                 BenchmarkId::new(format!("softmax/{name}"), n),
                 &n,
@@ -72,7 +79,7 @@ fn bench(c: &mut Criterion) {
                 },
             );
         }
-        for (name, f) in [("scalar", scalar::exp as InPlace), (simd, ops::exp)] {
+        for (name, f) in [("scalar", scalar::exp as InPlace), ("dispatched", ops::exp)] {
             g.bench_with_input(BenchmarkId::new(format!("exp/{name}"), n), &n, |b, _| {
                 b.iter(|| {
                     buf.copy_from_slice(&x);
@@ -90,7 +97,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(x.len() as u64));
     type Rope = fn(&mut [f32], usize, &RopeAngles, RopeStyle);
     for style in [RopeStyle::Interleaved, RopeStyle::Neox] {
-        for (name, f) in [("scalar", scalar::rope as Rope), (simd, ops::rope)] {
+        for (name, f) in [("scalar", scalar::rope as Rope), ("dispatched", ops::rope)] {
             let id = BenchmarkId::new(format!("rope_{style:?}/{name}"), "9x64");
             g.bench_function(id, |b| {
                 b.iter(|| {

@@ -6,7 +6,9 @@
 //! once, each lane summing its dot product in plain sequential order: that
 //! vectorizes without reordering any sum, so the results are exactly those of the
 //! textbook loop (activations are requantized to 8 bits at every product, where a
-//! tiny difference can flip a near-tie in greedy output).
+//! tiny difference can flip a near-tie in greedy output). The key-tile transpose, the
+//! score lanes and the value accumulation are entries of the dispatched ops table
+//! (`dispatch::Ops`), whose SIMD versions are bit-identical to the scalar ones.
 
 use half::slice::HalfFloatSliceExt;
 use half::{f16, slice::HalfBitsSliceExt};

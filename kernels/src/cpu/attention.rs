@@ -6,11 +6,14 @@
 //! once, each lane summing its dot product in plain sequential order: that
 //! vectorizes without reordering any sum, so the results are exactly those of the
 //! textbook loop (activations are requantized to 8 bits at every product, where a
-//! tiny difference can flip a near-tie in greedy output).
+//! tiny difference can flip a near-tie in greedy output). The key-tile transpose, the
+//! score lanes and the value accumulation are entries of the dispatched ops table
+//! (`dispatch::Ops`), whose SIMD versions are bit-identical to the scalar ones.
 
 use half::slice::HalfFloatSliceExt;
 use half::{f16, slice::HalfBitsSliceExt};
 
+use super::dispatch::{kernels, SCORE_LANES as LANES};
 use super::ops::softmax;
 
 /// One layer's cached keys or values: positions of `stride` elements each.
@@ -53,9 +56,6 @@ pub struct KvHead {
     pub span: usize,
 }
 
-/// Positions whose scores are computed together, one per vector lane.
-const LANES: usize = 8;
-
 /// Scratch elements [`attend_group`] needs for `group` query heads.
 pub fn attend_scratch_len(group: usize, head: &KvHead) -> usize {
     group * head.span + (LANES + 1) * head.head_dim
@@ -90,28 +90,18 @@ pub fn attend_group(
     let (row, rest) = rest.split_at_mut(hd);
     // Keys of `LANES` positions, transposed: `tile[d * LANES + l]`.
     let tile = &mut rest[..hd * LANES];
+    let ops = &kernels().ops;
 
     for s0 in (0..span).step_by(LANES) {
         let m = LANES.min(span - s0);
-        for l in 0..LANES {
-            if l < m {
-                let k = keys.load((s0 + l) * stride + offset, row);
-                for (d, &v) in k.iter().enumerate() {
-                    tile[d * LANES + l] = v;
-                }
-            } else {
-                for d in 0..hd {
-                    tile[d * LANES + l] = 0.0;
-                }
-            }
+        let first = s0 * stride + offset;
+        match keys {
+            KvRows::F16(v) => (ops.key_tile_f16)(&v[first..], stride, m, tile),
+            KvRows::F32(v) => (ops.key_tile_f32)(&v[first..], stride, m, tile),
         }
         for (h, qh) in q.chunks_exact(hd).enumerate() {
             let mut acc = [0f32; LANES];
-            for (t, &qd) in tile.chunks_exact(LANES).zip(qh) {
-                for (a, &k) in acc.iter_mut().zip(t) {
-                    *a += k * qd;
-                }
-            }
+            (ops.lane_dots)(tile, qh, &mut acc);
             for (sc, a) in scores[h * span + s0..][..m].iter_mut().zip(acc) {
                 *sc = a * scale;
             }
@@ -124,10 +114,7 @@ pub fn attend_group(
     for s in 0..span {
         let v = values.load(s * stride + offset, row);
         for (h, oh) in out.chunks_exact_mut(hd).enumerate() {
-            let p = scores[h * span + s];
-            for (o, &x) in oh.iter_mut().zip(v) {
-                *o += p * x;
-            }
+            (ops.axpy)(oh, scores[h * span + s], v);
         }
     }
 }

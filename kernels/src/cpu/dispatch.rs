@@ -1,9 +1,10 @@
-//! Run-time choice of the dot kernels. `kernels()` picks a table once per process;
-//! SIMD tables (AVX2, AVX-512, NEON) slot in here next to the scalar one, each
-//! filling only the entries it accelerates.
+//! Run-time choice of the dot kernels and element-wise ops. `kernels()` picks a table
+//! once per process; SIMD tables (AVX2, AVX-512, NEON) slot in here next to the scalar
+//! one, each filling only the entries it accelerates.
 
 use std::sync::OnceLock;
 
+use super::ops::{RopeAngles, RopeStyle};
 use crate::quant::GgmlType;
 
 /// Dot product of one weight row (ggml bytes of its type) with one activation row
@@ -45,8 +46,33 @@ pub(crate) type QuantizeFn = fn(src: &[f32], dst: &mut [u8]);
 /// Dot product of two equally long f32 slices.
 pub(crate) type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
 
+/// Key positions whose attention scores [`Ops::lane_dots`] computes together.
+pub(crate) const SCORE_LANES: usize = 8;
+
+/// The element-wise ops (see `ops::scalar` for what each computes). Every version
+/// gives an element the same result wherever it sits in its slice. Entries may
+/// assume the length checks of the public wrappers in `ops`, but stay memory-safe
+/// without them.
+#[derive(Clone, Copy)]
+pub(crate) struct Ops {
+    pub exp: fn(x: &mut [f32]),
+    pub rms_norm: fn(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]),
+    pub softmax: fn(x: &mut [f32]),
+    pub rope: fn(x: &mut [f32], head_dim: usize, angles: &RopeAngles, style: RopeStyle),
+    pub swiglu: fn(gate: &mut [f32], up: &[f32]),
+    /// Attention scores of [`SCORE_LANES`] positions; must equal the scalar version bit
+    /// for bit (each lane a sequential sum of plain products).
+    pub lane_dots: fn(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]),
+    /// `y += a * x`; must equal the scalar version bit for bit (no FMA).
+    pub axpy: fn(y: &mut [f32], a: f32, x: &[f32]),
+    /// Cached keys of up to [`SCORE_LANES`] positions, transposed for `lane_dots`.
+    pub key_tile_f16: fn(src: &[u16], stride: usize, m: usize, tile: &mut [f32]),
+    pub key_tile_f32: fn(src: &[f32], stride: usize, m: usize, tile: &mut [f32]),
+}
+
 pub(crate) struct Kernels {
     pub name: &'static str,
+    pub ops: Ops,
     pub dot_f32: DotF32Fn,
     /// Indexed by position in [`GgmlType::ALL`]; `None` means "dequantize and use
     /// `dot_f32`".

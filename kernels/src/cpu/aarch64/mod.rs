@@ -9,6 +9,7 @@ mod dotprod;
 mod kquants;
 mod legacy;
 mod neon;
+pub(crate) mod ops;
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +50,7 @@ fn dotprod_kernels() -> [(GgmlType, VecDotFn); 8] {
 pub(crate) fn upgrade(k: &mut Kernels) {
     k.name = "neon";
     k.dot_f32 = neon::dot_f32;
+    k.ops = ops::table();
     for (ty, f) in neon_kernels() {
         k.vec_dot[type_index(ty)] = Some(f);
     }

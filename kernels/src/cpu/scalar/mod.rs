@@ -39,6 +39,7 @@ pub(crate) fn kernels() -> Kernels {
     }
     Kernels {
         name: "scalar",
+        ops: crate::cpu::ops::scalar::ops(),
         dot_f32,
         vec_dot,
         tile: [None; GgmlType::ALL.len()],

@@ -31,6 +31,13 @@ fn has_avx2() -> bool {
         && is_x86_feature_detected!("f16c")
 }
 
+/// The AVX2 element-wise ops when this CPU can run them (for tests and benchmarks of
+/// a table `upgrade` may not leave installed).
+#[cfg(test)]
+pub(crate) fn avx2_ops() -> Option<super::dispatch::Ops> {
+    has_avx2().then(avx2::ops_table)
+}
+
 fn install(k: &mut Kernels, entries: &[(GgmlType, VecDotFn)]) {
     for &(ty, f) in entries {
         k.vec_dot[type_index(ty)] = Some(f);
@@ -41,6 +48,7 @@ fn install(k: &mut Kernels, entries: &[(GgmlType, VecDotFn)]) {
 fn upgrade_avx2(k: &mut Kernels) {
     k.name = "avx2";
     k.dot_f32 = avx2::dot_f32;
+    k.ops = avx2::ops_table();
     k.quantize[type_index(GgmlType::Q8_0)] = Some(avx2::quantize_q8_0);
     k.quantize[type_index(GgmlType::Q8_1)] = Some(avx2::quantize_q8_1);
     install(

@@ -4,9 +4,13 @@
 
 use std::arch::x86_64::*;
 
+use crate::cpu::dispatch::{Ops, SCORE_LANES};
+use crate::cpu::ops::{RopeAngles, RopeStyle};
+
 mod float;
 mod k16;
 mod k32;
+mod ops;
 mod q4_q8;
 mod q5;
 mod quantize;
@@ -154,4 +158,55 @@ pub(crate) fn quantize_q8_1(src: &[f32], dst: &mut [u8]) {
 pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: installed only after `x86::upgrade` detected AVX2, FMA and F16C.
     unsafe { float::f32_f32(a, b) }
+}
+
+/// The AVX2 element-wise ops table; install only after `x86::upgrade`'s checks.
+pub(crate) fn ops_table() -> Ops {
+    fn exp(x: &mut [f32]) {
+        // SAFETY: installed only after `x86::upgrade` detected AVX2, FMA and F16C.
+        unsafe { ops::exp(x) }
+    }
+    fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::rms_norm(x, weight, eps, out) }
+    }
+    fn softmax(x: &mut [f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::softmax(x) }
+    }
+    fn rope(x: &mut [f32], head_dim: usize, angles: &RopeAngles, style: RopeStyle) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::rope(x, head_dim, angles, style) }
+    }
+    fn swiglu(gate: &mut [f32], up: &[f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::swiglu(gate, up) }
+    }
+    fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::lane_dots(tile, q, acc) }
+    }
+    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::axpy(y, a, x) }
+    }
+    fn key_tile_f16(src: &[u16], stride: usize, m: usize, tile: &mut [f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::key_tile_f16(src, stride, m, tile) }
+    }
+    fn key_tile_f32(src: &[f32], stride: usize, m: usize, tile: &mut [f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { ops::key_tile_f32(src, stride, m, tile) }
+    }
+    Ops {
+        exp,
+        rms_norm,
+        softmax,
+        rope,
+        swiglu,
+        lane_dots,
+        axpy,
+        key_tile_f16,
+        key_tile_f32,
+    }
 }

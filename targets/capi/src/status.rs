@@ -73,7 +73,9 @@ impl From<Error> for FfiError {
             Error::Gguf(_) | Error::Tokenizer(_) | Error::Model { .. } => EDGELM_ERR_BAD_MODEL,
             Error::Chat(_) => EDGELM_ERR_CHAT_TEMPLATE,
             Error::PromptTooLong { .. } => EDGELM_ERR_PROMPT_TOO_LONG,
-            Error::Invalid(_) => EDGELM_ERR_INVALID_ARGUMENT,
+            // The C API runs on the CPU: a device error means a device was asked for
+            // that this build or machine does not have.
+            Error::Invalid(_) | Error::Device(_) => EDGELM_ERR_INVALID_ARGUMENT,
         };
         FfiError::new(status, e.to_string())
     }

@@ -39,16 +39,16 @@ struct Rows {
     d: __m512,
     /// Q8_0 only: −128 · Σ q per 32-bit lane, undoing the +128 on the activations.
     neg: __m512i,
-    /// Q4_1/Q5_1 only: the two blocks' mins.
-    m: [f32; 2],
 }
 
 /// How one weight format reads its blocks; the tile loop is shared.
 trait Format {
     /// Bytes of a weight block.
     const WB: usize;
-    /// Activations are Q8_1 (sums, no corrections) rather than Q8_0.
+    /// Activations are Q8_1 (sums, no corrections) rather than Q8_0, and the weight
+    /// block's f16 min is at byte `MIN_AT` (Q4_1, Q5_1).
     const Q8_1: bool;
+    const MIN_AT: usize = 2;
 
     /// Block `b` of the rows at `w0` and `w1`.
     ///
@@ -134,16 +134,6 @@ unsafe fn scales2(p0: *const u8, p1: *const u8) -> __m512 {
     _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(v))
 }
 
-/// The f16 at `p` as f32.
-///
-/// # Safety
-/// 2 readable bytes at `p`.
-#[inline]
-unsafe fn f16_at(p: *const u8) -> f32 {
-    // SAFETY: the caller guarantees 2 readable bytes.
-    f16_to_f32(unsafe { p.cast::<u16>().read_unaligned() })
-}
-
 struct Q4_0;
 struct Q5_0;
 struct Q8_0;
@@ -163,7 +153,6 @@ impl Format for Q4_0 {
                 q: nibbles2(w0.add(2), w1.add(2)),
                 d: scales2(w0, w1),
                 neg: _mm512_setzero_si512(),
-                m: [0.0; 2],
             }
         }
     }
@@ -191,7 +180,6 @@ impl Format for Q5_0 {
                 ),
                 d: scales2(w0, w1),
                 neg: _mm512_setzero_si512(),
-                m: [0.0; 2],
             }
         }
     }
@@ -223,7 +211,6 @@ impl Format for Q8_0 {
             // SAFETY: as above.
             d: unsafe { scales2(w0, w1) },
             neg: _mm512_sub_epi32(_mm512_setzero_si512(), sum128),
-            m: [0.0; 2],
         }
     }
 
@@ -242,13 +229,13 @@ impl Format for Q4_1 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows {
-        // SAFETY: a Q4_1 block is d, m (2 bytes each) then 16 bytes of nibbles.
+        // SAFETY: a Q4_1 block is d, m (2 bytes each) then 16 bytes of nibbles; `tile`
+        // reads m.
         unsafe {
             Rows {
                 q: nibbles2(w0.add(4), w1.add(4)),
                 d: scales2(w0, w1),
                 neg: _mm512_setzero_si512(),
-                m: [f16_at(w0.add(2)), f16_at(w1.add(2))],
             }
         }
     }
@@ -268,7 +255,7 @@ impl Format for Q5_1 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
     unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows {
         // SAFETY: a Q5_1 block is d, m (2 bytes each), the fifth bits (4), 16 bytes of
-        // nibbles.
+        // nibbles; `tile` reads m.
         unsafe {
             Rows {
                 q: _mm512_or_si512(
@@ -277,7 +264,6 @@ impl Format for Q5_1 {
                 ),
                 d: scales2(w0, w1),
                 neg: _mm512_setzero_si512(),
-                m: [f16_at(w0.add(2)), f16_at(w1.add(2))],
             }
         }
     }
@@ -316,10 +302,24 @@ unsafe fn tile<F: Format, const C: usize>(
     out: &mut Tile,
 ) {
     let mut acc = [[_mm512_setzero_ps(); C]; ROW_PAIRS];
-    // Lane t: Σ m_w · s_x of token t, in the dot kernel's order (Q4_1/Q5_1).
-    let mut mins = [_mm256_setzero_ps(); TILE_ROWS];
+    // Q4_1/Q5_1: Σ m_w · s_x per (row, token), in the dot kernel's order. With four
+    // tokens or more the lanes run over tokens (one multiply per row), else over rows
+    // (one per token).
+    let by_tokens = C >= 4;
+    let mut mins_of_row = [_mm256_setzero_ps(); TILE_ROWS];
+    let mut mins_of_token = [_mm_setzero_ps(); C];
     let stride = n * prepared::<F>();
+    // The next tile's rows (contiguous after this tile's), a few cache lines per
+    // block, so that memory streams them in while this tile computes: decode reads
+    // every weight once and waits on memory otherwise.
+    let next = w.wrapping_add(TILE_ROWS * row_bytes);
+    let lines_per_block = (TILE_ROWS * row_bytes).div_ceil(64 * blocks);
     for b in 0..blocks {
+        for l in 0..lines_per_block {
+            let at = (b * lines_per_block + l) * 64;
+            // A prefetch is a hint: it never faults, even past the matrix's end.
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(at).cast());
+        }
         // SAFETY (all pointer arithmetic below): within the extents checked by `run`.
         let base = unsafe { act.add(b * stride) };
         let (values, scales, extra) = unsafe { (base, base.add(32 * n), base.add(36 * n)) };
@@ -327,7 +327,6 @@ unsafe fn tile<F: Format, const C: usize>(
             q: _mm512_setzero_si512(),
             d: _mm512_setzero_ps(),
             neg: _mm512_setzero_si512(),
-            m: [0.0; 2],
         }; ROW_PAIRS];
         for (p, rows) in rows.iter_mut().enumerate() {
             // SAFETY: rows 2p and 2p + 1 have block `b`.
@@ -359,21 +358,57 @@ unsafe fn tile<F: Format, const C: usize>(
             }
         }
         if F::Q8_1 {
-            // SAFETY: the tile's C tokens' sums, consecutive f32; the masked-off lanes
-            // are not read.
-            let sums =
-                unsafe { _mm256_maskz_loadu_ps(((1u16 << C) - 1) as u8, extra.add(4 * t0).cast()) };
-            for (r, mins) in mins.iter_mut().enumerate() {
-                let m = _mm256_set1_ps(rows[r / 2].m[r % 2]);
-                *mins = _mm256_add_ps(*mins, _mm256_mul_ps(m, sums));
+            // The four rows' mins, widened by one F16C instruction.
+            // SAFETY: each row's block `b` holds its f16 min at MIN_AT.
+            let m = unsafe {
+                let bits = |r: usize| {
+                    w.add(r * row_bytes + b * F::WB + F::MIN_AT)
+                        .cast::<u16>()
+                        .read_unaligned() as u64
+                };
+                _mm_cvtph_ps(_mm_cvtsi64_si128(
+                    (bits(0) | bits(1) << 16 | bits(2) << 32 | bits(3) << 48) as i64,
+                ))
+            };
+            if by_tokens {
+                // SAFETY: the tile's C tokens' sums, consecutive f32; the masked-off
+                // lanes are not read.
+                let sums = unsafe {
+                    _mm256_maskz_loadu_ps(((1u16 << C) - 1) as u8, extra.add(4 * t0).cast())
+                };
+                let m = _mm256_castps128_ps256(m);
+                for (r, mins) in mins_of_row.iter_mut().enumerate() {
+                    let mr = _mm256_permutevar8x32_ps(m, _mm256_set1_epi32(r as i32));
+                    *mins = _mm256_add_ps(*mins, _mm256_mul_ps(mr, sums));
+                }
+            } else {
+                for (t, mins) in mins_of_token.iter_mut().enumerate() {
+                    // SAFETY: token t0 + t's sum.
+                    let s = unsafe { _mm_broadcast_ss(&*extra.add(4 * (t0 + t)).cast()) };
+                    *mins = _mm_add_ps(*mins, _mm_mul_ps(m, s));
+                }
             }
         }
     }
+    let mut row_mins = [[0f32; TILE_TOKENS]; TILE_ROWS];
+    let mut token_mins = [[0f32; 4]; C];
+    // SAFETY: each destination has room for the 8 or 4 lanes stored.
+    unsafe {
+        for (m, v) in row_mins.iter_mut().zip(&mins_of_row) {
+            _mm256_storeu_ps(m.as_mut_ptr(), *v);
+        }
+        for (m, v) in token_mins.iter_mut().zip(&mins_of_token) {
+            _mm_storeu_ps(m.as_mut_ptr(), *v);
+        }
+    }
+    const _: () = assert!(TILE_ROWS == 4);
     for (r, out) in out.iter_mut().enumerate() {
-        let mut m = [0f32; TILE_TOKENS];
-        // SAFETY: `m` has room for 8 lanes.
-        unsafe { _mm256_storeu_ps(m.as_mut_ptr(), mins[r]) };
-        for (t, (o, m)) in out.iter_mut().zip(m).enumerate().take(C) {
+        for (t, o) in out.iter_mut().enumerate().take(C) {
+            let m = if by_tokens {
+                row_mins[r][t]
+            } else {
+                token_mins[t][r]
+            };
             let acc = acc[r / 2][t];
             let half = if r % 2 == 0 {
                 _mm512_castps512_ps256(acc)

@@ -413,7 +413,8 @@ unsafe fn tile<F: Format, const C: usize>(
             let half = if r % 2 == 0 {
                 _mm512_castps512_ps256(acc)
             } else {
-                _mm512_extractf32x8_ps::<1>(acc)
+                // (the AVX-512 F form: `extractf32x8` is AVX-512 DQ, not enabled here)
+                _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(acc)))
             };
             *o = hsum(half) + m;
         }

@@ -9,12 +9,17 @@ use rayon::prelude::*;
 
 use super::dispatch::{kernels, DotF32Fn, TileFn, VecDotFn, TILE_ROWS, TILE_TOKENS};
 use super::pool::{SendPtr, ThreadPool};
+use super::prefetch::prefetch;
 use super::{vec_dot_type, Precision, Weights};
 use crate::quant::{dequantize_row, quantize_row, GgmlType};
 
 /// Tokens dotted with a chunk's weight rows while they are hot (their activations,
 /// ≤ 16 × 1.7 KiB for 1536 columns, stay in L1/L2 next to the rows).
 const TOKEN_TILE: usize = 16;
+
+/// How far ahead of the row being dotted its chunk's rows are prefetched (the tiles
+/// prefetch for themselves).
+const PREFETCH_ROWS: usize = 4;
 
 /// Products fused into one pass over the threads by [`matmul_batch`].
 const MAX_FUSED: usize = 4;
@@ -325,6 +330,7 @@ fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], 
         unsafe { *t.out.get().add(tok * total + r) = v };
     };
     let dots = |r: usize, toks: std::ops::Range<usize>| {
+        prefetch(t.w.data, (r + PREFETCH_ROWS) * rb, rb);
         let wr = &t.w.data[r * rb..(r + 1) * rb];
         for tok in toks {
             store(tok, r, (f.dot)(wr, &qx[tok * q_bytes..(tok + 1) * q_bytes]));

@@ -12,6 +12,7 @@ mod dispatch;
 mod matmul;
 pub mod ops;
 mod pool;
+mod prefetch;
 mod scalar;
 #[cfg(test)]
 mod tile_tests;

@@ -124,9 +124,10 @@ impl GgufFile {
         let spawned = std::thread::Builder::new()
             .name("edgelm-prefault".into())
             .spawn(move || {
-                #[cfg(any(target_os = "linux", target_os = "android"))]
+                // memmap2 offers MADV_POPULATE_READ on Linux only (not Android).
+                #[cfg(target_os = "linux")]
                 let advice = memmap2::Advice::PopulateRead;
-                #[cfg(not(any(target_os = "linux", target_os = "android")))]
+                #[cfg(not(target_os = "linux"))]
                 let advice = memmap2::Advice::WillNeed;
                 // An old kernel without MADV_POPULATE_READ refuses it; the pages then
                 // fault in on first use, as they would have anyway.

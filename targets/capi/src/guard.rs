@@ -56,6 +56,21 @@ pub unsafe fn arg_ref<'a, T>(p: *const T, name: &str) -> FfiResult<&'a T> {
     unsafe { p.as_ref() }.ok_or_else(|| FfiError::invalid(format!("{name} is NULL")))
 }
 
+/// An array argument of `n` elements; NULL is accepted only when `n` is 0.
+///
+/// # Safety
+/// A non-null `p` must be valid for `n` reads of `T` for `'a`.
+pub unsafe fn arg_slice<'a, T>(p: *const T, n: usize, name: &str) -> FfiResult<&'a [T]> {
+    if n == 0 {
+        Ok(&[])
+    } else if p.is_null() {
+        Err(FfiError::invalid(format!("{name} is NULL")))
+    } else {
+        // SAFETY: non-null and valid for `n` reads per the caller's contract.
+        Ok(unsafe { std::slice::from_raw_parts(p, n) })
+    }
+}
+
 /// A C string argument as UTF-8 text.
 ///
 /// # Safety

@@ -11,7 +11,7 @@ use edgelm_runtime::tokenizer::Tokenizer;
 use edgelm_runtime::Error;
 
 use crate::buffers::{copy_items, copy_text};
-use crate::guard::{arg_ref, arg_str, guard, guard_quiet, write_out};
+use crate::guard::{arg_ref, arg_slice, arg_str, guard, guard_quiet, write_out};
 use crate::status::{FfiError, FfiResult, Status, EDGELM_ERR_CHAT_TEMPLATE};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -193,14 +193,8 @@ pub unsafe extern "C" fn edgelm_detokenize(
     guard(|| {
         // SAFETY: the contract for `model`.
         let l = &unsafe { arg_ref(model, "model")? }.loaded;
-        let ids: &[u32] = if n_tokens == 0 {
-            &[]
-        } else if tokens.is_null() {
-            return Err(FfiError::invalid("tokens is NULL"));
-        } else {
-            // SAFETY: non-null and valid for `n_tokens` reads per the contract.
-            unsafe { std::slice::from_raw_parts(tokens, n_tokens) }
-        };
+        // SAFETY: the contract for `tokens`.
+        let ids = unsafe { arg_slice(tokens, n_tokens, "tokens")? };
         let s = l.tokenizer.decode(ids);
         // SAFETY: the contract for `text`, `capacity` and `length`.
         unsafe { copy_text(&s, text, capacity, length, "text") }
@@ -223,14 +217,8 @@ pub unsafe extern "C" fn edgelm_chat_format(
     guard(|| {
         // SAFETY: the contract for `model`.
         let l = &unsafe { arg_ref(model, "model")? }.loaded;
-        let raw: &[edgelm_chat_message] = if n_messages == 0 {
-            &[]
-        } else if messages.is_null() {
-            return Err(FfiError::invalid("messages is NULL"));
-        } else {
-            // SAFETY: non-null and valid for `n_messages` reads per the contract.
-            unsafe { std::slice::from_raw_parts(messages, n_messages) }
-        };
+        // SAFETY: the contract for `messages`.
+        let raw = unsafe { arg_slice(messages, n_messages, "messages")? };
         let mut msgs = Vec::with_capacity(raw.len());
         for (i, m) in raw.iter().enumerate() {
             msgs.push(ChatMessage {

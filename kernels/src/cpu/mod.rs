@@ -15,6 +15,8 @@ mod pool;
 mod prefetch;
 mod scalar;
 #[cfg(test)]
+mod test_data;
+#[cfg(test)]
 mod tile_tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -3,31 +3,9 @@
 //! so tiled prefill and one-token decode give the same logits.
 
 use super::dispatch::{kernels, TILE_ROWS, TILE_TOKENS};
+use super::test_data::values;
 use super::vec_dot_type;
 use crate::quant::{quantize_row, GgmlType};
-
-pub(crate) use values_impl::values;
-
-mod values_impl {
-    /// Pseudo-random values in [-1, 1) times `gain`; every fifth 32-value block is
-    /// large (x50) and the one after it all zero. Shared by the kernel tests.
-    pub(crate) fn values(n: usize, seed: u64, gain: f32) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let v = gain * ((s >> 40) as f32 / (1u64 << 23) as f32 - 1.0);
-                match (i / 32) % 5 {
-                    3 => v * 50.0,
-                    4 => 0.0,
-                    _ => v,
-                }
-            })
-            .collect()
-    }
-}
 
 /// `rows` rows of `cols` random values quantized to `ty`, back to back.
 fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {

@@ -3,26 +3,10 @@
 //! `upgrade` leaves installed), the SDOT ones where the CPU has dotprod.
 
 use super::*;
+use crate::cpu::test_data::Rng;
 use crate::cpu::{scalar, vec_dot_type};
 use crate::quant::float::{f32_to_f16, read_f16};
 use crate::quant::{dequantize_row, quantize_row};
-
-/// xorshift64: deterministic test data without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
 
 /// `n` values in runs of 32, each run of a different kind: plain, large, all zero,
 /// tiny, or shifted to one sign (so minimum-based formats carry a real offset).

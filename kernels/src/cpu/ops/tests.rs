@@ -5,29 +5,9 @@
 use super::scalar;
 use super::{RopeAngles, RopeStyle};
 use crate::cpu::dispatch::{kernels, Ops, SCORE_LANES};
+use crate::cpu::test_data::Rng;
 
 const LENGTHS: [usize; 12] = [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 576, 1000];
-
-/// xorshift64: deterministic test data without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| scale * self.unit()).collect()
-    }
-}
 
 /// Distance in representable f32 values (0 for equal values, including +0/-0 and
 /// two NaNs; large for different signs).

@@ -2,7 +2,7 @@
 
 use super::super::scalar;
 use super::*;
-use crate::cpu::tile_tests::values;
+use crate::cpu::test_data::values;
 use crate::cpu::vec_dot_type;
 use crate::quant::quantize_row;
 

@@ -60,9 +60,15 @@ trait Format {
     /// both halves), 8 lanes per row exactly as the 256-bit kernel sums them; `e` is
     /// the token's prepared corrections (Q4_0, Q5_0).
     ///
+    /// By default Σ q x plus `e` (zero for Q8_1 activations).
+    ///
     /// # Safety
     /// AVX-512 F/BW/VL/VNNI present.
-    unsafe fn ints(r: &Rows, x: __m512i, e: __m512i) -> __m512i;
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+    unsafe fn ints(r: &Rows, x: __m512i, e: __m512i) -> __m512i {
+        _mm512_dpbusd_epi32(e, r.q, x)
+    }
 }
 
 /// The 16 bytes at `p0` in 128-bit lanes 0 and 1, those at `p1` in lanes 2 and 3.
@@ -156,12 +162,6 @@ impl Format for Q4_0 {
             }
         }
     }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Rows, x: __m512i, e: __m512i) -> __m512i {
-        _mm512_dpbusd_epi32(e, r.q, x)
-    }
 }
 
 impl Format for Q5_0 {
@@ -182,12 +182,6 @@ impl Format for Q5_0 {
                 neg: _mm512_setzero_si512(),
             }
         }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Rows, x: __m512i, e: __m512i) -> __m512i {
-        _mm512_dpbusd_epi32(e, r.q, x)
     }
 }
 
@@ -239,12 +233,6 @@ impl Format for Q4_1 {
             }
         }
     }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Rows, x: __m512i, _e: __m512i) -> __m512i {
-        _mm512_dpbusd_epi32(_mm512_setzero_si512(), r.q, x)
-    }
 }
 
 impl Format for Q5_1 {
@@ -266,12 +254,6 @@ impl Format for Q5_1 {
                 neg: _mm512_setzero_si512(),
             }
         }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn ints(r: &Rows, x: __m512i, _e: __m512i) -> __m512i {
-        _mm512_dpbusd_epi32(_mm512_setzero_si512(), r.q, x)
     }
 }
 

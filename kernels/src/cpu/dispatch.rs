@@ -20,10 +20,11 @@ pub(crate) type Tile = [[f32; TILE_TOKENS]; TILE_ROWS];
 
 /// A block of a matrix product: [`TILE_ROWS`] weight rows (`row_bytes` apart from the
 /// start of `w`) times activation rows `t0..t0 + tokens` (1 ≤ `tokens` ≤
-/// [`TILE_TOKENS`]) of the `n` in `act`, into `out[..][..tokens]`.
+/// [`TILE_TOKENS`], `t0` a multiple of [`TILE_TOKENS`]) of the `n` in `act`, into
+/// `out[..][..tokens]`.
 /// `act` holds the quantized activations (the `vec_dot_type`, row after row), or what
-/// the kernel's [`PrepareFn`] made of them. Every output is bit-identical to the
-/// type's [`VecDotFn`] on the same rows, so tiled and untiled products agree exactly.
+/// the kernel's [`PrepareFn`] made of them. Every output is bit-identical to its
+/// [`TileKernel::dot`] on the same rows, so tiled and untiled products agree exactly.
 pub(crate) type TileFn =
     fn(w: &[u8], row_bytes: usize, act: &[u8], n: usize, t0: usize, tokens: usize, out: &mut Tile);
 
@@ -37,6 +38,9 @@ pub(crate) struct TileKernel {
     /// The preparation and the bytes it writes per token and weight block; `None`:
     /// the tile reads the quantized activations as they are.
     pub prepare: Option<(PrepareFn, usize)>,
+    /// The dot kernel whose outputs the tile reproduces bit for bit; a matrix's rows
+    /// left over from whole tiles use it, so every row follows one formula.
+    pub dot: VecDotFn,
 }
 
 /// Quantizes activations (whole blocks) to a `vec_dot` type, exactly as the

@@ -236,7 +236,7 @@ fn run_batch(
                         (tk.tile, range)
                     });
                     Some(Fast {
-                        dot,
+                        dot: k.tile(w.ty).map_or(dot, |tk| tk.dot),
                         at: quantized.0,
                         q_bytes,
                         tile,

@@ -1,4 +1,4 @@
-//! Every tile kernel of this CPU's table against its own dot kernel: bit-identical
+//! Every tile kernel of this CPU's table against the dot kernel it reproduces: bit-identical
 //! outputs, on random rows of several lengths (large and all-zero blocks included),
 //! so tiled prefill and one-token decode give the same logits.
 
@@ -22,19 +22,22 @@ fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 fn tiles_equal_their_dot_kernels_bit_for_bit() {
     let k = kernels();
     let mut checked = 0;
-    // Two tiles of tokens plus a few left over, as a prompt would have.
-    let n = 2 * TILE_TOKENS + 3;
     for ty in GgmlType::ALL {
-        let (Some(tk), Some(dot)) = (k.tile(ty), k.vec_dot(ty)) else {
+        let Some(tk) = k.tile(ty) else {
             continue;
         };
         checked += 1;
         let vt = vec_dot_type(ty);
-        for blocks in [1usize, 2, 3, 7, 18, 48] {
+        // Two tiles of tokens plus every count left over, as prompts would have.
+        for (blocks, tail) in [1usize, 2, 3, 7, 18, 48]
+            .into_iter()
+            .flat_map(|b| (1..=TILE_TOKENS).map(move |tail| (b, tail)))
+        {
+            let n = 2 * TILE_TOKENS + tail;
             let cols = blocks * ty.block_size();
             let (rb, qb) = (ty.row_bytes(cols).unwrap(), vt.row_bytes(cols).unwrap());
             let w = matrix(ty, TILE_ROWS, cols, 7 * blocks as u64);
-            let x = matrix(vt, n, cols, 1000 + blocks as u64);
+            let x = matrix(vt, n, cols, 1000 + (blocks * n) as u64);
             let act = match tk.prepare {
                 None => x.clone(),
                 Some((prepare, bytes)) => {
@@ -43,24 +46,25 @@ fn tiles_equal_their_dot_kernels_bit_for_bit() {
                     act
                 }
             };
+            // Whole tiles, the last group's tokens, and fewer tokens than a group has.
             let calls = [
                 (0, TILE_TOKENS),
                 (TILE_TOKENS, TILE_TOKENS),
-                (n - TILE_TOKENS, TILE_TOKENS),
+                (n - tail, tail),
             ]
             .into_iter()
-            .chain((1..TILE_TOKENS).map(|c| (n - c, c)));
+            .chain((1..TILE_TOKENS).map(|c| (TILE_TOKENS, c)));
             for (t0, tokens) in calls {
                 let mut out = [[f32::NAN; TILE_TOKENS]; TILE_ROWS];
                 (tk.tile)(&w, rb, &act, n, t0, tokens, &mut out);
                 for (r, row) in out.iter().enumerate() {
                     for (t, &got) in row[..tokens].iter().enumerate() {
                         let xt = &x[(t0 + t) * qb..(t0 + t + 1) * qb];
-                        let want = dot(&w[r * rb..(r + 1) * rb], xt);
+                        let want = (tk.dot)(&w[r * rb..(r + 1) * rb], xt);
                         assert_eq!(
                             got.to_bits(),
                             want.to_bits(),
-                            "{} {ty} tile, {blocks} blocks, row {r} token {}: {got} vs dot {want}",
+                            "{} {ty} tile, {blocks} blocks, {n} tokens, row {r} token {}: {got} vs dot {want}",
                             k.name,
                             t0 + t
                         );

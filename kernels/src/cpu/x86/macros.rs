@@ -14,7 +14,7 @@ macro_rules! scale_min_products {
     }};
 }
 
-/// `$f::<$ty, C>($args)` for the const `C` equal to `$tokens` (1 to 8, a tile's
+/// `$f::<$ty, C>($args)` (or `$f::<C>($args)`) for the const `C` equal to `$tokens` (1 to 8, a tile's
 /// token count): the tiles are compiled once per count so their accumulators stay in
 /// registers.
 macro_rules! for_tokens {
@@ -28,6 +28,19 @@ macro_rules! for_tokens {
             3 => $f::<$ty, 3>($($arg),*),
             2 => $f::<$ty, 2>($($arg),*),
             1 => $f::<$ty, 1>($($arg),*),
+            t => panic!("a tile has 1 to 8 tokens, not {t}"),
+        }
+    };
+    ($tokens:expr, $f:ident($($arg:expr),*)) => {
+        match $tokens {
+            8 => $f::<8>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            1 => $f::<1>($($arg),*),
             t => panic!("a tile has 1 to 8 tokens, not {t}"),
         }
     };

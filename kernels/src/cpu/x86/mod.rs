@@ -10,6 +10,7 @@ mod avx512;
 mod layout;
 
 use super::dispatch::{type_index, Kernels, PrepareFn, TileFn, TileKernel, VecDotFn};
+use super::scalar;
 use crate::quant::GgmlType;
 
 /// Overlays the best kernels this CPU supports on `k`.
@@ -86,39 +87,55 @@ fn upgrade_avx512(k: &mut Kernels) {
             (GgmlType::Q6_K, avx512::vec_dot_q6_k_q8_k),
         ],
     );
-    use avx512::{PREPARED_Q8_0 as P0, PREPARED_Q8_1 as P1};
-    type Entry = (GgmlType, TileFn, Option<(PrepareFn, usize)>);
+    use avx512::{PREPARED_Q4_0 as P4, PREPARED_Q8_0 as P0, PREPARED_Q8_1 as P1};
+    // Each tile with the dot kernel it reproduces bit for bit.
+    type Entry = (GgmlType, TileFn, Option<(PrepareFn, usize)>, VecDotFn);
     let tiles: [Entry; 7] = [
         (
             GgmlType::Q4_0,
             avx512::tile_q4_0_q8_0,
-            Some((avx512::prepare_for_q4_0, P0)),
+            Some((avx512::prepare_for_q4_0, P4)),
+            scalar::vec_dot_q4_0_q8_0,
         ),
         (
             GgmlType::Q5_0,
             avx512::tile_q5_0_q8_0,
             Some((avx512::prepare_for_q5_0, P0)),
+            avx512::vec_dot_q5_0_q8_0,
         ),
         (
             GgmlType::Q8_0,
             avx512::tile_q8_0_q8_0,
             Some((avx512::prepare_for_q8_0, P0)),
+            avx512::vec_dot_q8_0_q8_0,
         ),
         (
             GgmlType::Q4_1,
             avx512::tile_q4_1_q8_1,
             Some((avx512::prepare_for_q4_q5_1, P1)),
+            avx512::vec_dot_q4_1_q8_1,
         ),
         (
             GgmlType::Q5_1,
             avx512::tile_q5_1_q8_1,
             Some((avx512::prepare_for_q4_q5_1, P1)),
+            avx512::vec_dot_q5_1_q8_1,
         ),
-        (GgmlType::Q4_K, avx512::tile_q4_k_q8_k, None),
-        (GgmlType::Q6_K, avx512::tile_q6_k_q8_k, None),
+        (
+            GgmlType::Q4_K,
+            avx512::tile_q4_k_q8_k,
+            None,
+            avx512::vec_dot_q4_k_q8_k,
+        ),
+        (
+            GgmlType::Q6_K,
+            avx512::tile_q6_k_q8_k,
+            None,
+            avx512::vec_dot_q6_k_q8_k,
+        ),
     ];
-    for (ty, tile, prepare) in tiles {
-        k.tile[type_index(ty)] = Some(TileKernel { tile, prepare });
+    for (ty, tile, prepare, dot) in tiles {
+        k.tile[type_index(ty)] = Some(TileKernel { tile, prepare, dot });
     }
 }
 

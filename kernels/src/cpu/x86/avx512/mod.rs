@@ -8,14 +8,17 @@
 use std::arch::x86_64::*;
 
 pub(crate) use k_tiles::{tile_q4_k_q8_k, tile_q6_k_q8_k};
+pub(crate) use q4_0_tile::{prepare_for_q4_0, tile_q4_0_q8_0, PREPARED as PREPARED_Q4_0};
 pub(crate) use tiles::{
-    prepare_for_q4_0, prepare_for_q4_q5_1, prepare_for_q5_0, prepare_for_q8_0, tile_q4_0_q8_0,
-    tile_q4_1_q8_1, tile_q5_0_q8_0, tile_q5_1_q8_1, tile_q8_0_q8_0, PREPARED_Q8_0, PREPARED_Q8_1,
+    prepare_for_q4_q5_1, prepare_for_q5_0, prepare_for_q8_0, tile_q4_1_q8_1, tile_q5_0_q8_0,
+    tile_q5_1_q8_1, tile_q8_0_q8_0, PREPARED_Q8_0, PREPARED_Q8_1,
 };
 
 mod float;
 mod k_quants;
 mod k_tiles;
+mod prepared;
+mod q4_0_tile;
 mod tiles;
 mod vnni256;
 

@@ -10,17 +10,18 @@
 //! every output is bit-identical to that kernel's: prefill, decode and any batch size
 //! give the same logits.
 //!
-//! What depends on the token alone is computed once per product by `prepare_*`, into
-//! a block-major layout (block `b` of every token together): for each block, the
-//! tokens' 32 values (+128 for Q8_0 weights), their scales as f32, and then either
-//! the offset corrections (Q4_0, Q5_0) or the Q8_1 sums.
+//! What depends on the token alone is computed once per product by `prepare_*`, in
+//! the layout of `prepared.rs`: the tokens' 32 values (+128 for Q8_0 weights), their
+//! scales as f32, and then either the offset corrections (Q5_0) or the Q8_1 sums.
+//! (Q4_0 has its own tile, `q4_0_tile.rs`.)
 
 use std::arch::x86_64::*;
 
+use super::prepared::{self, group};
 use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
 use crate::cpu::x86::avx2::hsum;
 use crate::quant::float::f16_to_f32;
-use crate::quant::{q4_0, q4_1, q5_0, q5_1, q8_0, q8_1};
+use crate::quant::{q4_1, q5_0, q5_1, q8_0, q8_1};
 
 /// Weight rows per 512-bit register.
 const ROW_PAIRS: usize = TILE_ROWS / 2;
@@ -58,7 +59,7 @@ trait Format {
 
     /// The integer dot products of both rows with the token values `x` (broadcast to
     /// both halves), 8 lanes per row exactly as the 256-bit kernel sums them; `e` is
-    /// the token's prepared corrections (Q4_0, Q5_0).
+    /// the token's prepared corrections (Q5_0).
     ///
     /// By default Σ q x plus `e` (zero for Q8_1 activations).
     ///
@@ -140,29 +141,10 @@ unsafe fn scales2(p0: *const u8, p1: *const u8) -> __m512 {
     _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(v))
 }
 
-struct Q4_0;
 struct Q5_0;
 struct Q8_0;
 struct Q4_1;
 struct Q5_1;
-
-impl Format for Q4_0 {
-    const WB: usize = q4_0::BLOCK_BYTES;
-    const Q8_1: bool = false;
-
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-    unsafe fn rows(w0: *const u8, w1: *const u8) -> Rows {
-        // SAFETY: a Q4_0 block is d (2 bytes) then 16 bytes of nibbles.
-        unsafe {
-            Rows {
-                q: nibbles2(w0.add(2), w1.add(2)),
-                d: scales2(w0, w1),
-                neg: _mm512_setzero_si512(),
-            }
-        }
-    }
-}
 
 impl Format for Q5_0 {
     const WB: usize = q5_0::BLOCK_BYTES;
@@ -270,7 +252,8 @@ const fn prepared<F: Format>() -> usize {
 ///
 /// # Safety
 /// `w` holds [`TILE_ROWS`] rows `row_bytes` apart of `blocks` blocks each, and `act`
-/// the prepared activations of `n ≥ t0 + C` tokens for those blocks
+/// the prepared activations of `n ≥ t0 + C` tokens for those blocks, `t0` starting a
+/// group
 /// (checked by [`run`]); AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
@@ -290,7 +273,7 @@ unsafe fn tile<F: Format, const C: usize>(
     let by_tokens = C >= 4;
     let mut mins_of_row = [_mm256_setzero_ps(); TILE_ROWS];
     let mut mins_of_token = [_mm_setzero_ps(); C];
-    let stride = n * prepared::<F>();
+    let (start, m) = group(n, t0, blocks, prepared::<F>());
     // The next tile's rows (contiguous after this tile's), a few cache lines per
     // block, so that memory streams them in while this tile computes: decode reads
     // every weight once and waits on memory otherwise.
@@ -303,8 +286,8 @@ unsafe fn tile<F: Format, const C: usize>(
             _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(at).cast());
         }
         // SAFETY (all pointer arithmetic below): within the extents checked by `run`.
-        let base = unsafe { act.add(b * stride) };
-        let (values, scales, extra) = unsafe { (base, base.add(32 * n), base.add(36 * n)) };
+        let base = unsafe { act.add(start + b * m * prepared::<F>()) };
+        let (values, scales, extra) = unsafe { (base, base.add(32 * m), base.add(36 * m)) };
         let mut rows = [Rows {
             q: _mm512_setzero_si512(),
             d: _mm512_setzero_ps(),
@@ -320,16 +303,15 @@ unsafe fn tile<F: Format, const C: usize>(
             };
         }
         for t in 0..C {
-            let tok = t0 + t;
-            // SAFETY: token `tok` has its values, scale and corrections in block `b`.
+            // SAFETY: token t0 + t has its values, scale and corrections in block `b`.
             let (x, dx, e) = unsafe {
                 (
-                    _mm512_broadcast_i64x4(_mm256_loadu_si256(values.add(32 * tok).cast())),
-                    _mm512_set1_ps(scales.add(4 * tok).cast::<f32>().read_unaligned()),
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256(values.add(32 * t).cast())),
+                    _mm512_set1_ps(scales.add(4 * t).cast::<f32>().read_unaligned()),
                     if F::Q8_1 {
                         _mm512_setzero_si512()
                     } else {
-                        _mm512_broadcast_i64x4(_mm256_loadu_si256(extra.add(32 * tok).cast()))
+                        _mm512_broadcast_i64x4(_mm256_loadu_si256(extra.add(32 * t).cast()))
                     },
                 )
             };
@@ -355,9 +337,7 @@ unsafe fn tile<F: Format, const C: usize>(
             if by_tokens {
                 // SAFETY: the tile's C tokens' sums, consecutive f32; the masked-off
                 // lanes are not read.
-                let sums = unsafe {
-                    _mm256_maskz_loadu_ps(((1u16 << C) - 1) as u8, extra.add(4 * t0).cast())
-                };
+                let sums = unsafe { _mm256_maskz_loadu_ps(((1u16 << C) - 1) as u8, extra.cast()) };
                 let m = _mm256_castps128_ps256(m);
                 for (r, mins) in mins_of_row.iter_mut().enumerate() {
                     let mr = _mm256_permutevar8x32_ps(m, _mm256_set1_epi32(r as i32));
@@ -366,7 +346,7 @@ unsafe fn tile<F: Format, const C: usize>(
             } else {
                 for (t, mins) in mins_of_token.iter_mut().enumerate() {
                     // SAFETY: token t0 + t's sum.
-                    let s = unsafe { _mm_broadcast_ss(&*extra.add(4 * (t0 + t)).cast()) };
+                    let s = unsafe { _mm_broadcast_ss(&*extra.add(4 * t).cast()) };
                     *mins = _mm_add_ps(*mins, _mm_mul_ps(m, s));
                 }
             }
@@ -425,8 +405,7 @@ unsafe fn run<F: Format, const C: usize>(
     unsafe { tile::<F, C>(w.as_ptr(), row_bytes, act.as_ptr(), n, t0, blocks, out) }
 }
 
-/// For 32 token values `v` and weights stored with `offset` (8 for Q4_0, 16 for
-/// Q5_0): the correction −offset · Σ x per 4-value lane, as 8 little-endian i32.
+/// For 32 token values `v` and weights stored with `offset` (16 for Q5_0): the correction −offset · Σ x per 4-value lane, as 8 little-endian i32.
 fn corrections(v: &[u8], offset: i32, out: &mut [u8]) {
     for (lane, o) in v.chunks_exact(4).zip(out.chunks_exact_mut(4)) {
         let s: i32 = lane.iter().map(|&b| b as i8 as i32).sum();
@@ -434,56 +413,44 @@ fn corrections(v: &[u8], offset: i32, out: &mut [u8]) {
     }
 }
 
-/// Q8_0 activations into the block-major layout, with the corrections for weights
-/// stored with `offset`; offset 0 (Q8_0 weights) adds 128 to the values instead.
+/// Q8_0 activations prepared, with the corrections for weights stored with
+/// `offset`; offset 0 (Q8_0 weights) adds 128 to the values instead.
 fn prepare_q8_0(qx: &[u8], n: usize, out: &mut [u8], offset: i32) {
-    let q_bytes = qx.len() / n;
-    let blocks = q_bytes / q8_0::BLOCK_BYTES;
-    let stride = n * PREPARED_Q8_0;
-    for b in 0..blocks {
-        let o = &mut out[b * stride..(b + 1) * stride];
-        let (values, rest) = o.split_at_mut(32 * n);
-        let (scales, extra) = rest.split_at_mut(4 * n);
-        for t in 0..n {
-            let blk = &qx[t * q_bytes + b * q8_0::BLOCK_BYTES..][..q8_0::BLOCK_BYTES];
+    prepared::prepare(
+        qx,
+        n,
+        out,
+        q8_0::BLOCK_BYTES,
+        PREPARED_Q8_0,
+        |blk, values, scale, extra| {
             let v = &blk[2..];
-            let dst = &mut values[32 * t..32 * t + 32];
             if offset == 0 {
-                for (d, &s) in dst.iter_mut().zip(v) {
+                for (d, &s) in values.iter_mut().zip(v) {
                     *d = s ^ 0x80;
                 }
             } else {
-                dst.copy_from_slice(v);
-                corrections(v, offset, &mut extra[32 * t..32 * t + 32]);
+                values.copy_from_slice(v);
+                corrections(v, offset, extra);
             }
-            let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
-            scales[4 * t..4 * t + 4].copy_from_slice(&d.to_le_bytes());
-        }
-    }
+            scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());
+        },
+    )
 }
 
-/// Q8_1 activations into the block-major layout.
+/// Q8_1 activations prepared: values, scale, sum.
 fn prepare_q8_1(qx: &[u8], n: usize, out: &mut [u8]) {
-    let q_bytes = qx.len() / n;
-    let blocks = q_bytes / q8_1::BLOCK_BYTES;
-    let stride = n * PREPARED_Q8_1;
-    for b in 0..blocks {
-        let o = &mut out[b * stride..(b + 1) * stride];
-        let (values, rest) = o.split_at_mut(32 * n);
-        let (scales, sums) = rest.split_at_mut(4 * n);
-        for t in 0..n {
-            let blk = &qx[t * q_bytes + b * q8_1::BLOCK_BYTES..][..q8_1::BLOCK_BYTES];
-            values[32 * t..32 * t + 32].copy_from_slice(&blk[4..]);
-            let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
-            let s = f16_to_f32(u16::from_le_bytes([blk[2], blk[3]]));
-            scales[4 * t..4 * t + 4].copy_from_slice(&d.to_le_bytes());
-            sums[4 * t..4 * t + 4].copy_from_slice(&s.to_le_bytes());
-        }
-    }
-}
-
-pub(crate) fn prepare_for_q4_0(qx: &[u8], n: usize, out: &mut [u8]) {
-    prepare_q8_0(qx, n, out, 8)
+    prepared::prepare(
+        qx,
+        n,
+        out,
+        q8_1::BLOCK_BYTES,
+        PREPARED_Q8_1,
+        |blk, values, scale, sum| {
+            values.copy_from_slice(&blk[4..]);
+            scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());
+            sum.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[2], blk[3]])).to_le_bytes());
+        },
+    )
 }
 
 pub(crate) fn prepare_for_q5_0(qx: &[u8], n: usize, out: &mut [u8]) {
@@ -520,7 +487,6 @@ macro_rules! tiles {
 }
 
 tiles! {
-    tile_q4_0_q8_0 => Q4_0,
     tile_q5_0_q8_0 => Q5_0,
     tile_q8_0_q8_0 => Q8_0,
     tile_q4_1_q8_1 => Q4_1,

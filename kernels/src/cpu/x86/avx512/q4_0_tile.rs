@@ -13,7 +13,7 @@
 
 use std::arch::x86_64::*;
 
-use super::prepared::{group, prepare};
+use super::prepared::group;
 use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
 use crate::quant::float::f16_to_f32;
 use crate::quant::{q4_0, q8_0};
@@ -78,46 +78,65 @@ unsafe fn tile<const C: usize>(
         };
         let base = unsafe { act.add(start + b * m * PREPARED) };
         let (values, scales, offsets) = unsafe { (base, base.add(32 * m), base.add(36 * m)) };
-        for (q, acc) in acc.iter_mut().enumerate().take(quads) {
-            let first = QUAD * q;
-            let count = (C - QUAD * q).min(QUAD);
-            // Lane (r, j) of v[k]: row r's partial sum j with token t0 + first + k.
-            let mut v = [_mm512_setzero_si512(); QUAD];
-            for (k, v) in v.iter_mut().enumerate().take(count) {
-                // SAFETY: token t0 + first + k has its 32 values in block `b`.
-                let (xlo, xhi) = unsafe {
-                    let x = values.add(32 * (first + k));
-                    (
-                        _mm512_broadcast_i32x4(_mm_loadu_si128(x.cast())),
-                        _mm512_broadcast_i32x4(_mm_loadu_si128(x.add(16).cast())),
-                    )
-                };
-                let low = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo);
-                *v = _mm512_dpbusd_epi32(low, hi, xhi);
-            }
-            // Transpose-and-add within each row's lane: lane (r, k) = Σ_j v[k](r, j).
-            let s01 = _mm512_add_epi32(
-                _mm512_unpacklo_epi32(v[0], v[1]),
-                _mm512_unpackhi_epi32(v[0], v[1]),
-            );
-            let s23 = _mm512_add_epi32(
-                _mm512_unpacklo_epi32(v[2], v[3]),
-                _mm512_unpackhi_epi32(v[2], v[3]),
-            );
-            let sums = _mm512_add_epi32(
-                _mm512_unpacklo_epi64(s01, s23),
-                _mm512_unpackhi_epi64(s01, s23),
-            );
-            let mask = ((1u32 << count) - 1) as __mmask8;
-            // SAFETY: the tokens' offsets and scales, consecutive; masked-off lanes
-            // are not read.
-            let (offset, dx) = unsafe {
+        if C == 1 && m == 1 {
+            // One token (decode): its values are contiguous, so two `vpdpbusd` against
+            // them broadcast leave four partial sums per row, added within the row's
+            // lane; every lane of a row then holds its whole sum.
+            // SAFETY: the token's 32 values, scale and offset.
+            let (xlo, xhi, offset, dx) = unsafe {
                 (
-                    _mm_maskz_loadu_epi32(mask, offsets.add(4 * first).cast()),
-                    _mm_maskz_loadu_ps(mask, scales.add(4 * first).cast()),
+                    _mm512_broadcast_i32x4(_mm_loadu_si128(values.cast())),
+                    _mm512_broadcast_i32x4(_mm_loadu_si128(values.add(16).cast())),
+                    _mm512_set1_epi32(offsets.cast::<i32>().read_unaligned()),
+                    _mm512_set1_ps(scales.cast::<f32>().read_unaligned()),
                 )
             };
-            let sumi = _mm512_add_epi32(sums, _mm512_broadcast_i32x4(offset));
+            let v = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo);
+            let v = _mm512_dpbusd_epi32(v, hi, xhi);
+            let v = _mm512_add_epi32(v, _mm512_shuffle_epi32::<0b0100_1110>(v));
+            let v = _mm512_add_epi32(v, _mm512_shuffle_epi32::<0b1011_0001>(v));
+            let sumi = _mm512_add_epi32(v, offset);
+            let p = _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dw);
+            acc[0] = _mm512_add_ps(acc[0], _mm512_mul_ps(p, dx));
+            continue;
+        }
+        // Lane (r, k) of groups[j]: row r's values 4j..4j + 4 (j < 4: the low nibbles,
+        // values 0..16; else the high ones, 16..32).
+        let groups = [
+            _mm512_shuffle_epi32::<0x00>(lo),
+            _mm512_shuffle_epi32::<0x55>(lo),
+            _mm512_shuffle_epi32::<0xaa>(lo),
+            _mm512_shuffle_epi32::<0xff>(lo),
+            _mm512_shuffle_epi32::<0x00>(hi),
+            _mm512_shuffle_epi32::<0x55>(hi),
+            _mm512_shuffle_epi32::<0xaa>(hi),
+            _mm512_shuffle_epi32::<0xff>(hi),
+        ];
+        for (q, acc) in acc.iter_mut().enumerate().take(quads) {
+            let count = (C - QUAD * q).min(QUAD);
+            let mask = ((1u32 << count) - 1) as __mmask8;
+            // SAFETY: the group's values for the quad's tokens, 4 bytes per token and
+            // group of values, `4m` bytes per group; lanes past the tile's tokens read
+            // the next group or the scales (unused), never past the block; the offsets
+            // and scales are masked loads of the tile's tokens.
+            let (sumi, dx) = unsafe {
+                let x = |j: usize| {
+                    _mm512_broadcast_i32x4(_mm_loadu_si128(
+                        values.add(4 * (m * j + QUAD * q)).cast(),
+                    ))
+                };
+                let offset = _mm_maskz_loadu_epi32(mask, offsets.add(16 * q).cast());
+                let mut low = _mm512_broadcast_i32x4(offset);
+                let mut high = _mm512_setzero_si512();
+                for j in 0..4 {
+                    low = _mm512_dpbusd_epi32(low, groups[j], x(j));
+                    high = _mm512_dpbusd_epi32(high, groups[4 + j], x(4 + j));
+                }
+                (
+                    _mm512_add_epi32(low, high),
+                    _mm_maskz_loadu_ps(mask, scales.add(16 * q).cast()),
+                )
+            };
             // (sumi · d_w) · d_x, then added: the scalar kernel's rounding steps.
             let p = _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dw);
             *acc = _mm512_add_ps(*acc, _mm512_mul_ps(p, _mm512_broadcast_f32x4(dx)));
@@ -170,20 +189,29 @@ pub(crate) fn tile_q4_0_q8_0(
     unsafe { for_tokens!(tokens, run(w, row_bytes, act, n, t0, out)) }
 }
 
-/// Q8_0 activations prepared: values, scale, and the offset −8 · Σ x.
+/// Q8_0 activations in the layout of `prepared.rs`, except that a group's values are
+/// interleaved four bytes at a time (values 4j..4j + 4 of every token together), and
+/// the extra is the offset −8 · Σ x.
 pub(crate) fn prepare_for_q4_0(qx: &[u8], n: usize, out: &mut [u8]) {
-    prepare(
-        qx,
-        n,
-        out,
-        q8_0::BLOCK_BYTES,
-        PREPARED,
-        |blk, values, scale, offset| {
-            let v = &blk[2..];
-            values.copy_from_slice(v);
-            scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());
-            let sum: i32 = v.iter().map(|&x| x as i8 as i32).sum();
-            offset.copy_from_slice(&(-8 * sum).to_le_bytes());
-        },
-    )
+    let q_bytes = qx.len() / n;
+    let blocks = q_bytes / q8_0::BLOCK_BYTES;
+    for t0 in (0..n).step_by(TILE_TOKENS) {
+        let (start, m) = group(n, t0, blocks, PREPARED);
+        for b in 0..blocks {
+            let o = &mut out[start + b * m * PREPARED..][..m * PREPARED];
+            let (values, rest) = o.split_at_mut(32 * m);
+            let (scales, offsets) = rest.split_at_mut(4 * m);
+            for k in 0..m {
+                let blk = &qx[(t0 + k) * q_bytes + b * q8_0::BLOCK_BYTES..][..q8_0::BLOCK_BYTES];
+                let v = &blk[2..];
+                for (j, four) in v.chunks_exact(4).enumerate() {
+                    values[4 * (m * j + k)..][..4].copy_from_slice(four);
+                }
+                let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+                scales[4 * k..4 * k + 4].copy_from_slice(&d.to_le_bytes());
+                let sum: i32 = v.iter().map(|&x| x as i8 as i32).sum();
+                offsets[4 * k..4 * k + 4].copy_from_slice(&(-8 * sum).to_le_bytes());
+            }
+        }
+    }
 }

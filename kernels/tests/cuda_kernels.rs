@@ -259,10 +259,11 @@ fn kv_store_and_attention_match_cpu() {
                     head_dim: hd,
                     span: pos0 + t + 1,
                 };
-                let mut scratch = vec![0f32; attend_scratch_len(group, &head)];
+                let mut scratch = vec![0f32; attend_scratch_len(1, group, &head)];
                 let at = t * qd + kvh * group * hd;
                 attend_group(
                     &q[at..at + group * hd],
+                    1,
                     group,
                     KvRows::F16(&kc_h),
                     KvRows::F16(&vc_h),

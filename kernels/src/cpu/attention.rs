@@ -56,20 +56,26 @@ pub struct KvHead {
     pub span: usize,
 }
 
-/// Scratch elements [`attend_group`] needs for `group` query heads.
-pub fn attend_scratch_len(group: usize, head: &KvHead) -> usize {
-    group * head.span + (LANES + 1) * head.head_dim
+/// Scratch elements [`attend_group`] needs for `queries` queries of `group` heads.
+pub fn attend_scratch_len(queries: usize, group: usize, head: &KvHead) -> usize {
+    queries * group * (head.span + queries - 1) + (LANES + 1) * head.head_dim
 }
 
-/// `out[h] = softmax(scale * K q[h]) V` for each of the `group` query heads in `q`
-/// (`group * head_dim` values, head after head), over positions `0..head.span`.
+/// `out[t][h] = softmax(scale * K q[t][h]) V` for `queries` consecutive queries of
+/// the `group` query heads in `q` (`queries * group * head_dim` values: query after
+/// query, head after head), query `t` over positions `0..head.span + t`.
+///
+/// Several queries at once (prefill) share each key tile and each value row read
+/// from the cache; every output is bit-identical to attending one query at a time.
 ///
 /// # Panics
-/// If `q` or `out` is not `group * head_dim` long, `scratch` is shorter than
-/// [`attend_scratch_len`], or the cache holds fewer than `span` positions.
+/// If `queries` is 0, `q` or `out` is not `queries * group * head_dim` long,
+/// `scratch` is shorter than [`attend_scratch_len`], or the cache holds fewer than
+/// `span + queries - 1` positions.
 #[allow(clippy::too_many_arguments)]
 pub fn attend_group(
     q: &[f32],
+    queries: usize,
     group: usize,
     keys: KvRows,
     values: KvRows,
@@ -84,37 +90,53 @@ pub fn attend_group(
         head_dim: hd,
         span,
     } = *head;
-    assert_eq!(q.len(), group * hd, "attend_group: query length");
-    assert_eq!(out.len(), group * hd, "attend_group: output length");
-    let (scores, rest) = scratch.split_at_mut(group * span);
+    assert!(queries > 0, "attend_group: no queries");
+    assert_eq!(q.len(), queries * group * hd, "attend_group: query length");
+    assert_eq!(
+        out.len(),
+        queries * group * hd,
+        "attend_group: output length"
+    );
+    // The last query's span; query t's scores for head h are at row t * group + h.
+    let last = span + queries - 1;
+    let (scores, rest) = scratch.split_at_mut(queries * group * last);
     let (row, rest) = rest.split_at_mut(hd);
     // Keys of `LANES` positions, transposed: `tile[d * LANES + l]`.
     let tile = &mut rest[..hd * LANES];
     let ops = &kernels().ops;
+    // The first query that sees position `s`.
+    let first_seeing = |s: usize| (s + 1).saturating_sub(span);
 
-    for s0 in (0..span).step_by(LANES) {
-        let m = LANES.min(span - s0);
+    for s0 in (0..last).step_by(LANES) {
+        let m = LANES.min(last - s0);
         let first = s0 * stride + offset;
         match keys {
             KvRows::F16(v) => (ops.key_tile_f16)(&v[first..], stride, m, tile),
             KvRows::F32(v) => (ops.key_tile_f32)(&v[first..], stride, m, tile),
         }
-        for (h, qh) in q.chunks_exact(hd).enumerate() {
-            let mut acc = [0f32; LANES];
-            (ops.lane_dots)(tile, qh, &mut acc);
-            for (sc, a) in scores[h * span + s0..][..m].iter_mut().zip(acc) {
-                *sc = a * scale;
+        for t in first_seeing(s0)..queries {
+            let mt = m.min(span + t - s0);
+            for h in 0..group {
+                let r = t * group + h;
+                let mut acc = [0f32; LANES];
+                (ops.lane_dots)(tile, &q[r * hd..(r + 1) * hd], &mut acc);
+                for (sc, a) in scores[r * last + s0..][..mt].iter_mut().zip(acc) {
+                    *sc = a * scale;
+                }
             }
         }
     }
-    for p in scores.chunks_exact_mut(span) {
-        softmax(p);
+    for (r, p) in scores.chunks_exact_mut(last).enumerate() {
+        softmax(&mut p[..span + r / group]);
     }
     out.fill(0.0);
-    for s in 0..span {
+    for s in 0..last {
         let v = values.load(s * stride + offset, row);
-        for (h, oh) in out.chunks_exact_mut(hd).enumerate() {
-            (ops.axpy)(oh, scores[h * span + s], v);
+        for t in first_seeing(s)..queries {
+            for h in 0..group {
+                let r = t * group + h;
+                (ops.axpy)(&mut out[r * hd..(r + 1) * hd], scores[r * last + s], v);
+            }
         }
     }
 }
@@ -166,7 +188,7 @@ mod tests {
                 head_dim: hd,
                 span,
             };
-            let mut scratch = vec![0f32; attend_scratch_len(group, &head)];
+            let mut scratch = vec![0f32; attend_scratch_len(1, group, &head)];
             for (f16_cache, tol) in [(false, 1e-5), (true, 1e-5)] {
                 let (keys, values, kr, vr): (KvRows, KvRows, Vec<Vec<f32>>, Vec<Vec<f32>>) =
                     if f16_cache {
@@ -192,6 +214,7 @@ mod tests {
                 let mut out = vec![0f32; group * hd];
                 attend_group(
                     &q,
+                    1,
                     group,
                     keys,
                     values,
@@ -230,10 +253,20 @@ mod tests {
                 head_dim: hd,
                 span,
             };
-            let mut scratch = vec![f32::NAN; attend_scratch_len(group, &head)];
+            let mut scratch = vec![f32::NAN; attend_scratch_len(1, group, &head)];
             let mut out = vec![0f32; group * hd];
             let (keys, values) = (KvRows::F16(&kh), KvRows::F16(&vh));
-            attend_group(&q, group, keys, values, &head, 0.25, &mut scratch, &mut out);
+            attend_group(
+                &q,
+                1,
+                group,
+                keys,
+                values,
+                &head,
+                0.25,
+                &mut scratch,
+                &mut out,
+            );
             for h in 0..group {
                 let qh = &q[h * hd..(h + 1) * hd];
                 let mut p: Vec<f32> = (0..span)
@@ -259,6 +292,55 @@ mod tests {
                         .zip(&want)
                         .all(|(a, b)| a.to_bits() == b.to_bits()),
                     "span {span} head {h}: {got:?} vs {want:?}"
+                );
+            }
+        }
+    }
+
+    /// Queries attended together give, bit for bit, what each gives alone.
+    #[test]
+    fn batched_queries_equal_one_at_a_time() {
+        let (hd, group, stride) = (16usize, 3usize, 32usize);
+        let val = |i: usize| ((i * 2654435761 % 1013) as f32 / 506.0 - 1.0) * 2.0;
+        let kh: Vec<u16> = (0..60 * stride).map(|i| f32_to_f16(val(i + 17))).collect();
+        let vh: Vec<u16> = (0..60 * stride)
+            .map(|i| f32_to_f16(val(i + 4242)))
+            .collect();
+        let (keys, values) = (KvRows::F16(&kh), KvRows::F16(&vh));
+        for (span, queries) in [(1usize, 1usize), (1, 9), (5, 4), (8, 17), (30, 20)] {
+            let width = group * hd;
+            let q: Vec<f32> = (0..queries * width).map(|i| val(i * 3 + span)).collect();
+            let head = |span| KvHead {
+                stride,
+                offset: hd,
+                head_dim: hd,
+                span,
+            };
+            let mut scratch = vec![f32::NAN; attend_scratch_len(queries, group, &head(span))];
+            let mut out = vec![f32::NAN; queries * width];
+            attend_group(
+                &q,
+                queries,
+                group,
+                keys,
+                values,
+                &head(span),
+                0.3,
+                &mut scratch,
+                &mut out,
+            );
+            for t in 0..queries {
+                let h = head(span + t);
+                let mut one = vec![f32::NAN; attend_scratch_len(1, group, &h)];
+                let mut want = vec![f32::NAN; width];
+                let qt = &q[t * width..(t + 1) * width];
+                attend_group(qt, 1, group, keys, values, &h, 0.3, &mut one, &mut want);
+                let got = &out[t * width..(t + 1) * width];
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "span {span}, {queries} queries, query {t}: {got:?} vs {want:?}"
                 );
             }
         }

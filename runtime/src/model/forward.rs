@@ -147,8 +147,10 @@ impl Model {
     }
 
     /// Causal grouped-query attention of the `n` queries in `q` (positions from
-    /// `pos0`) over everything cached for layer `li`: one work item per token and
-    /// key/value head, covering the query heads that share it.
+    /// `pos0`) over everything cached for layer `li`. A work item is a block of
+    /// consecutive queries and one key/value head, covering the query heads that
+    /// share it: the block shares each key and value read, the items keep both
+    /// threads busy even for one query (decode).
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
@@ -164,27 +166,59 @@ impl Model {
         let c = &self.config;
         let hd = c.head_dim;
         let group = c.n_head / c.n_head_kv;
+        let width = group * hd;
         let (keys, values) = (kv.keys(li), kv.values(li));
+        let block = n.min(ATTENTION_QUERIES);
+        let blocks = n.div_ceil(block);
         let head = |t: usize, g: usize| KvHead {
             stride: kv.row_len(),
             offset: g * hd,
             head_dim: hd,
             span: pos0 + t + 1,
         };
-        let per_thread = attend_scratch_len(group, &head(n - 1, 0));
-        let scratch = sized(scratch, per_thread * pool.threads());
+        // Per thread: the item's queries gathered, then the attention scratch (sized
+        // for a block ending at the last query, the largest).
+        let per_thread = block * width + attend_scratch_len(block, group, &head(n - block, 0));
+        // The items' outputs, item after item: block b's for head g at item b·n_kv + g.
+        let items_len = blocks * c.n_head_kv * block * width;
+        let buf = sized(scratch, items_len + per_thread * pool.threads());
+        let (items, part) = buf.split_at_mut(items_len);
+        let row = c.n_head * hd;
         let scale = 1.0 / (hd as f32).sqrt();
-        // Query heads of one KV head are adjacent, so each item's queries and
-        // outputs are one contiguous run of `group * hd` values.
-        pool.for_each_chunk(out, group * hd, scratch, &|i, o, part| {
-            let (t, g) = (i / c.n_head_kv, i % c.n_head_kv);
-            let h = head(t, g);
-            let qg = &q[i * group * hd..(i + 1) * group * hd];
-            let need = attend_scratch_len(group, &h);
-            attend_group(qg, group, keys, values, &h, scale, &mut part[..need], o);
+        pool.for_each_chunk(items, block * width, part, &|i, o, part| {
+            let (b, g) = (i / c.n_head_kv, i % c.n_head_kv);
+            let t0 = b * block;
+            let queries = block.min(n - t0);
+            let (qg, rest) = part.split_at_mut(queries * width);
+            for (t, qt) in qg.chunks_exact_mut(width).enumerate() {
+                qt.copy_from_slice(&q[(t0 + t) * row + g * width..][..width]);
+            }
+            let h = head(t0, g);
+            let need = attend_scratch_len(queries, group, &h);
+            let o = &mut o[..queries * width];
+            attend_group(
+                qg,
+                queries,
+                group,
+                keys,
+                values,
+                &h,
+                scale,
+                &mut rest[..need],
+                o,
+            );
         });
+        for (i, item) in items.chunks_exact(block * width).enumerate() {
+            let (b, g) = (i / c.n_head_kv, i % c.n_head_kv);
+            for (t, ot) in item.chunks_exact(width).take(n - b * block).enumerate() {
+                out[(b * block + t) * row + g * width..][..width].copy_from_slice(ot);
+            }
+        }
     }
 }
+
+/// Queries per attention work item in a batch.
+const ATTENTION_QUERIES: usize = 16;
 
 fn norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let d = weight.len();

@@ -28,6 +28,22 @@ pub(crate) fn vec_dot_q4_0_q8_0(w: &[u8], x: &[u8]) -> f32 {
     sumf
 }
 
+/// Q4_0 x Q8_0 as llama.cpp's repacked Q4_0 kernels compute it on x86 (where it
+/// runs Q4_0 files): `sumf = fma(sumi, d_w · d_x, sumf)` per block. The AVX-512 tile
+/// reproduces it bit for bit.
+pub(crate) fn vec_dot_q4_0_q8_0_fused(w: &[u8], x: &[u8]) -> f32 {
+    let mut sumf = 0f32;
+    for (bw, bx) in w
+        .chunks_exact(q4_0::BLOCK_BYTES)
+        .zip(x.chunks_exact(q8_0::BLOCK_BYTES))
+    {
+        let q = nibbles(&bw[2..18], 8);
+        let sumi = super::dot_i8(&q, &bx[2..34]);
+        sumf = (sumi as f32).mul_add(read_f16(bw, 0) * read_f16(bx, 0), sumf);
+    }
+    sumf
+}
+
 pub(crate) fn vec_dot_q4_1_q8_1(w: &[u8], x: &[u8]) -> f32 {
     let mut sumf = 0f32;
     for (bw, bx) in w

@@ -95,7 +95,7 @@ fn upgrade_avx512(k: &mut Kernels) {
             GgmlType::Q4_0,
             avx512::tile_q4_0_q8_0,
             Some((avx512::prepare_for_q4_0, P4)),
-            scalar::vec_dot_q4_0_q8_0,
+            scalar::vec_dot_q4_0_q8_0_fused,
         ),
         (
             GgmlType::Q5_0,

@@ -1,15 +1,17 @@
-//! The Q4_0 tile, which sums each block in integers before any float work: ggml's
-//! scalar formula `Σ (q − 8) x · d_w · d_x` per block, added block after block, so
-//! its outputs are bit-identical to the scalar dot kernel's.
+//! The Q4_0 tile, which sums each block in integers before any float work, then adds
+//! `sumi · (d_w · d_x)` with one fused multiply-add per block: the formula of
+//! llama.cpp's repacked Q4_0 kernels (x86, AVX2 and AVX-512), so our outputs equal
+//! theirs. Bit-identical to `scalar::vec_dot_q4_0_q8_0_fused`.
 //!
 //! The four weight rows share one 512-bit register, a 128-bit lane each (a block's 16
-//! bytes of nibbles). Two `vpdpbusd` against a token's 32 values, broadcast to every
-//! lane, leave four partial sums per row; a 4 × 4 transpose-and-add of four tokens'
-//! results gives one register of whole-block sums, lane (row, token), which one
-//! convert, two multiplies and an add take to the accumulators. The float work per
-//! block is then one lane per output, not the eight of the 256-bit layout the other
-//! tiles keep (which is what bounded Q4_0 prefill), and no horizontal sums remain at
-//! the end.
+//! bytes of nibbles). Each group of four values is broadcast across its row's lane
+//! (`vpshufd`) and multiplied (`vpdpbusd`) with the tokens' same four values, stored
+//! four tokens side by side: lane (row, token) then accumulates that pair's whole
+//! block, and one convert, one multiply and one FMA per block take four rows × four
+//! tokens to the accumulators. The float work per block is one lane per output, not
+//! the eight of the 256-bit layout the other tiles keep (which is what bounded Q4_0
+//! prefill), and no horizontal sums remain at the end. One token (decode) takes two
+//! `vpdpbusd` against its 32 values and a sum within each row's lane.
 
 use std::arch::x86_64::*;
 
@@ -96,8 +98,7 @@ unsafe fn tile<const C: usize>(
             let v = _mm512_add_epi32(v, _mm512_shuffle_epi32::<0b0100_1110>(v));
             let v = _mm512_add_epi32(v, _mm512_shuffle_epi32::<0b1011_0001>(v));
             let sumi = _mm512_add_epi32(v, offset);
-            let p = _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dw);
-            acc[0] = _mm512_add_ps(acc[0], _mm512_mul_ps(p, dx));
+            acc[0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_mul_ps(dw, dx), acc[0]);
             continue;
         }
         // Lane (r, k) of groups[j]: row r's values 4j..4j + 4 (j < 4: the low nibbles,
@@ -137,9 +138,8 @@ unsafe fn tile<const C: usize>(
                     _mm_maskz_loadu_ps(mask, scales.add(16 * q).cast()),
                 )
             };
-            // (sumi · d_w) · d_x, then added: the scalar kernel's rounding steps.
-            let p = _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), dw);
-            *acc = _mm512_add_ps(*acc, _mm512_mul_ps(p, _mm512_broadcast_f32x4(dx)));
+            let d = _mm512_mul_ps(dw, _mm512_broadcast_f32x4(dx));
+            *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), d, *acc);
         }
     }
     for (q, acc) in acc.iter().enumerate().take(quads) {

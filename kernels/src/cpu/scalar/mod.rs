@@ -16,6 +16,7 @@ use super::dispatch::{type_index, Kernels, VecDotFn};
 use crate::quant::GgmlType;
 
 pub(crate) use float::dot_f32;
+#[cfg(target_arch = "x86_64")]
 pub(crate) use q4::vec_dot_q4_0_q8_0_fused;
 
 pub(crate) fn kernels() -> Kernels {

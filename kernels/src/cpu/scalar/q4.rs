@@ -31,6 +31,7 @@ pub(crate) fn vec_dot_q4_0_q8_0(w: &[u8], x: &[u8]) -> f32 {
 /// Q4_0 x Q8_0 as llama.cpp's repacked Q4_0 kernels compute it on x86 (where it
 /// runs Q4_0 files): `sumf = fma(sumi, d_w · d_x, sumf)` per block. The AVX-512 tile
 /// reproduces it bit for bit.
+#[cfg(target_arch = "x86_64")]
 pub(crate) fn vec_dot_q4_0_q8_0_fused(w: &[u8], x: &[u8]) -> f32 {
     let mut sumf = 0f32;
     for (bw, bx) in w

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use super::error::GgufError;
+use super::str_array::StrArray;
 use super::value::{min_encoded_size, type_id, type_id_name, MetaArray, MetaValue};
 
 /// Deepest nesting of arrays inside arrays accepted (real files use at most 1).
@@ -98,6 +99,49 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// `n` strings (the elements of a string array) into one buffer. The common case,
+    /// all valid, is one copy per string and one UTF-8 check over the whole buffer;
+    /// only a bad array is walked again string by string to say which one is bad.
+    fn str_array(&mut self, n: usize) -> Result<StrArray, GgufError> {
+        const WHAT: &str = "string array element";
+        let start = self.pos;
+        // First pass: the lengths (bounds-checked), for an exact allocation.
+        let mut total = Some(0usize);
+        for _ in 0..n {
+            let len = self.u64(WHAT).ok().and_then(|l| usize::try_from(l).ok());
+            match len.and_then(|l| self.take(l, WHAT).ok()) {
+                Some(b) => total = total.map(|t| t + b.len()),
+                None => {
+                    total = None;
+                    break;
+                }
+            }
+        }
+        self.pos = start;
+        if let Some(total) = total {
+            let mut text = Vec::with_capacity(total);
+            let mut ends = Vec::with_capacity(n);
+            for _ in 0..n {
+                // In bounds: the first pass read the same lengths from the same bytes.
+                let len = self.u64(WHAT)? as usize;
+                text.extend_from_slice(self.take(len, WHAT)?);
+                ends.push(text.len());
+            }
+            if let Some(a) = StrArray::from_parts(text, ends) {
+                return Ok(a);
+            }
+            self.pos = start;
+        }
+        // A bad array: read it string by string, which fails at the first bad one
+        // with the message saying what is wrong where.
+        for _ in 0..n {
+            self.string(WHAT)?;
+        }
+        // Not reached (the strings are only all valid if the buffer was), but an error
+        // rather than a panic.
+        Err(self.error(format!("string array at offset {start} is not valid UTF-8")))
+    }
+
     /// A metadata value of type `ty` (the type id has already been read).
     pub(crate) fn value(&mut self, ty: u32) -> Result<MetaValue, GgufError> {
         Ok(match ty {
@@ -179,13 +223,7 @@ impl<'a> Cursor<'a> {
                 }
                 MetaArray::Bool(v)
             }
-            type_id::STRING => {
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(self.string("string array element")?);
-                }
-                MetaArray::String(v)
-            }
+            type_id::STRING => MetaArray::String(self.str_array(n)?),
             // ARRAY: min_encoded_size accepted no other id.
             _ => {
                 let mut v = Vec::with_capacity(n);

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::cursor::Cursor;
 use super::error::GgufError;
+use super::str_array::StrArray;
 use super::value::{MetaArray, MetaValue};
 use super::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS};
 
@@ -255,7 +256,7 @@ impl GgufFile {
         }
     }
 
-    pub fn get_str_array(&self, key: &str) -> Result<Option<&[String]>, GgufError> {
+    pub fn get_str_array(&self, key: &str) -> Result<Option<&StrArray>, GgufError> {
         match self.get(key) {
             None => Ok(None),
             Some(MetaValue::Array(MetaArray::String(a))) => Ok(Some(a)),

@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::fxhash::{map_with_capacity, FxHashMap};
+use crate::gguf::StrArray;
 
 use super::symbols::Spans;
 use super::vocab::{hash, Vocab};
@@ -22,7 +23,7 @@ pub(crate) struct Bpe {
 }
 
 impl Bpe {
-    pub(crate) fn new(vocab: &Vocab, merges: &[String]) -> Result<Bpe, TokenizerError> {
+    pub(crate) fn new(vocab: &Vocab, merges: &StrArray) -> Result<Bpe, TokenizerError> {
         let n_tokens = vocab.len() as u32;
         // First pass, no table reads: where each merge splits and the hashes of its
         // left, right and merged texts, so the second pass can prefetch table slots a
@@ -38,7 +39,7 @@ impl Bpe {
             let Some(at) = split else {
                 return Err(TokenizerError::BadMerge {
                     index: rank,
-                    text: m.clone(),
+                    text: m.to_string(),
                 });
             };
             let (left, right) = (&m[..at], &m[at + 1..]);

@@ -1,91 +1,100 @@
 //! Byte-level BPE (`tokenizer.ggml.model = "gpt2"`): merges applied by rank, lowest
 //! first, leftmost among equal ranks, within each pre-tokenized piece.
+//!
+//! The merges are looked up by their text ("left right"), so loading only hashes each
+//! merge once: no vocabulary lookups and no per-merge allocation. A pair of adjacent
+//! symbols `l`, `r` merges with the rank of the merge whose text is `l + " " + r` and
+//! which splits there (its separator is the first space after its first character).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::fxhash::{map_with_capacity, FxHashMap};
 use crate::gguf::StrArray;
 
 use super::symbols::Spans;
 use super::vocab::{hash, Vocab};
 use super::TokenizerError;
 
-/// Symbols are interned strings, so merging compares integers: a vocabulary token is
-/// its own id; a merge operand that is not a token gets a number past the vocabulary.
-#[derive(Debug)]
+/// A slot of the rank table that holds no merge.
+const EMPTY: u32 = u32::MAX;
+
 pub(crate) struct Bpe {
-    /// Symbols that are not tokens, numbered from `n_tokens`.
-    extra: FxHashMap<String, u32>,
-    n_tokens: u32,
-    /// (left, right) -> (rank, merged symbol).
-    merges: FxHashMap<(u32, u32), (u32, u32)>,
+    /// "left right" texts, best first: merge `i` has rank `i`.
+    merges: StrArray,
+    /// Ranks by hash of the merge text, linear probing; a power of two at most half
+    /// full. A repeated text keeps its first (best) rank.
+    slots: Vec<u32>,
+}
+
+impl std::fmt::Debug for Bpe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bpe")
+            .field("merges", &self.merges.len())
+            .finish()
+    }
+}
+
+/// Where `merge` splits into left and right: its first space after the first
+/// character (llama.cpp), or `None` if it has none.
+fn split_at(merge: &str) -> Option<usize> {
+    let first = merge.chars().next()?.len_utf8();
+    merge[first..].find(' ').map(|j| first + j)
 }
 
 impl Bpe {
-    pub(crate) fn new(vocab: &Vocab, merges: &StrArray) -> Result<Bpe, TokenizerError> {
-        let n_tokens = vocab.len() as u32;
-        // First pass, no table reads: where each merge splits and the hashes of its
-        // left, right and merged texts, so the second pass can prefetch table slots a
-        // few merges ahead instead of waiting on one cache miss per lookup.
-        let mut merged_text = String::new();
-        let mut parsed: Vec<(usize, [u64; 3])> = Vec::with_capacity(merges.len());
+    pub(crate) fn new(merges: &StrArray) -> Result<Bpe, TokenizerError> {
+        let n = merges.len();
+        if n >= EMPTY as usize {
+            return Err(TokenizerError::TooManyMerges(n));
+        }
+        let mut bpe = Bpe {
+            merges: merges.clone(),
+            slots: vec![EMPTY; (2 * n).next_power_of_two().max(2)],
+        };
         for (rank, m) in merges.iter().enumerate() {
-            // The separator is the first space after the first character (llama.cpp).
-            let split = m
-                .char_indices()
-                .nth(1)
-                .and_then(|(i, _)| m[i..].find(' ').map(|j| i + j));
-            let Some(at) = split else {
+            if split_at(m).is_none() {
                 return Err(TokenizerError::BadMerge {
                     index: rank,
                     text: m.to_string(),
                 });
-            };
-            let (left, right) = (&m[..at], &m[at + 1..]);
-            merged_text.clear();
-            merged_text.push_str(left);
-            merged_text.push_str(right);
-            let hashes = [
-                hash(left.as_bytes()),
-                hash(right.as_bytes()),
-                hash(merged_text.as_bytes()),
-            ];
-            parsed.push((at, hashes));
-        }
-
-        let mut extra: FxHashMap<String, u32> = map_with_capacity(0);
-        let mut intern = |s: &str, h: u64| -> u32 {
-            if let Some(id) = vocab.id_hashed(s, h) {
-                return id;
             }
-            let next = n_tokens + extra.len() as u32;
-            *extra.entry(s.to_string()).or_insert(next)
-        };
-        const AHEAD: usize = 8;
-        let mut table = map_with_capacity(merges.len());
-        for (rank, (m, &(at, hashes))) in merges.iter().zip(&parsed).enumerate() {
-            if let Some((_, ahead)) = parsed.get(rank + AHEAD) {
-                ahead.iter().for_each(|&h| vocab.prefetch(h));
+            let slot = bpe.find(m, hash(m.as_bytes()));
+            if bpe.slots[slot] == EMPTY {
+                bpe.slots[slot] = rank as u32;
             }
-            let (left, right) = (&m[..at], &m[at + 1..]);
-            merged_text.clear();
-            merged_text.push_str(left);
-            merged_text.push_str(right);
-            let key = (intern(left, hashes[0]), intern(right, hashes[1]));
-            let merged = intern(&merged_text, hashes[2]);
-            // A repeated pair keeps its first (best) rank.
-            table.entry(key).or_insert((rank as u32, merged));
         }
-        Ok(Bpe {
-            extra,
-            n_tokens,
-            merges: table,
-        })
+        Ok(bpe)
     }
 
-    fn symbol(&self, vocab: &Vocab, text: &str) -> Option<u32> {
-        vocab.id(text).or_else(|| self.extra.get(text).copied())
+    /// The slot holding the rank of merge text `text` (of hash `h`), or the empty
+    /// slot where it would go.
+    fn find(&self, text: &str, h: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        // The multiply mixes into the high bits best, so the index comes from those.
+        let mut at = (h >> (64 - self.slots.len().trailing_zeros())) as usize;
+        loop {
+            let rank = self.slots[at];
+            if rank == EMPTY || self.merges.get(rank as usize) == Some(text) {
+                return at;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Rank of the merge of adjacent symbols `left` and `right`; `buf` is scratch.
+    fn rank(&self, left: &str, right: &str, buf: &mut String) -> Option<u32> {
+        // A space inside `left` (after its first character) would split the text
+        // "left right" elsewhere, so no merge has exactly these two sides.
+        let first = left.chars().next()?.len_utf8();
+        if left[first..].contains(' ') {
+            return None;
+        }
+        buf.clear();
+        buf.push_str(left);
+        buf.push(' ');
+        buf.push_str(right);
+        let rank = self.slots[self.find(buf, hash(buf.as_bytes()))];
+        (rank != EMPTY).then_some(rank)
     }
 
     /// Appends the ids of `word` (already in byte-level characters).
@@ -103,46 +112,36 @@ impl Bpe {
             }
         }
         let mut spans = Spans::of_chars(word);
-        let mut buf = [0u8; 4];
-        // Symbol of each span (changes as spans merge).
-        let mut syms: Vec<Option<u32>> = word
-            .chars()
-            .map(|c| self.symbol(vocab, c.encode_utf8(&mut buf)))
-            .collect();
-
-        // (rank, left index, right index, left symbol, right symbol, merged symbol)
+        let mut buf = String::new();
+        // (rank, left index, right index, right end): the pair is stale once either
+        // side merged with something else, which moves the right side's end or
+        // makes the two no longer neighbours.
         let mut heap = BinaryHeap::new();
-        let push = |heap: &mut BinaryHeap<_>, syms: &[Option<u32>], l: usize, r: usize| {
-            if let (Some(a), Some(b)) = (syms[l], syms[r]) {
-                if let Some(&(rank, merged)) = self.merges.get(&(a, b)) {
-                    heap.push(Reverse((rank, l, r, a, b, merged)));
-                }
+        let mut push = |heap: &mut BinaryHeap<_>, spans: &Spans, l: usize, r: usize| {
+            let (left, right) = (spans.range(l), spans.range(r));
+            if let Some(rank) = self.rank(&word[left], &word[right.clone()], &mut buf) {
+                heap.push(Reverse((rank, l, r, right.end)));
             }
         };
         for i in 1..spans.len() {
-            push(&mut heap, &syms, i - 1, i);
+            push(&mut heap, &spans, i - 1, i);
         }
-        while let Some(Reverse((_, l, r, a, b, merged))) = heap.pop() {
-            // Skip pairs that changed since they were queued.
-            if !spans.adjacent(l, r) || syms[l] != Some(a) || syms[r] != Some(b) {
+        while let Some(Reverse((_, l, r, end))) = heap.pop() {
+            if !spans.adjacent(l, r) || spans.range(r).end != end {
                 continue;
             }
             spans.join(l, r);
-            syms[l] = Some(merged);
             if let Some(p) = spans.prev(l) {
-                push(&mut heap, &syms, p, l);
+                push(&mut heap, &spans, p, l);
             }
             if let Some(n) = spans.next(l) {
-                push(&mut heap, &syms, l, n);
+                push(&mut heap, &spans, l, n);
             }
         }
 
         for i in spans.live() {
             let text = &word[spans.range(i)];
-            let id = syms[i]
-                .filter(|&x| x < self.n_tokens)
-                .or_else(|| vocab.id(text));
-            match id {
+            match vocab.id(text) {
                 Some(id) => out.push(id),
                 // Not a token: llama.cpp falls back to the symbol's single bytes that are.
                 None => {

@@ -79,6 +79,8 @@ pub enum TokenizerError {
     MissingMerges,
     #[error("merge {index} ('{text}') is not two tokens separated by a space")]
     BadMerge { index: usize, text: String },
+    #[error("{0} merges are more than this tokenizer can rank")]
+    TooManyMerges(usize),
     #[error("metadata key '{0}' is missing")]
     MissingKey(&'static str),
     #[error("metadata key '{key}': {source}")]
@@ -212,7 +214,7 @@ impl Tokenizer {
                 let merges = spec.merges.ok_or(TokenizerError::MissingMerges)?;
                 let pre = PreTokenizer::for_name(spec.pre)?;
                 Model::Bpe {
-                    bpe: Bpe::new(&vocab, merges)?,
+                    bpe: Bpe::new(merges)?,
                     pre,
                 }
             }

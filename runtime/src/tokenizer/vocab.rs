@@ -59,7 +59,7 @@ impl std::fmt::Debug for Vocab {
     }
 }
 
-/// Hash of a token text, for [`Vocab::id_hashed`] and [`Vocab::prefetch`].
+/// Hash of a text for the open-addressing tables (token ids here, merge ranks in BPE).
 pub(crate) fn hash(text: &[u8]) -> u64 {
     let mut h = FxHasher::default();
     h.write(text);
@@ -140,27 +140,6 @@ impl Vocab {
     pub(crate) fn id(&self, text: &str) -> Option<u32> {
         let id = self.slots[self.find(text)];
         (id != EMPTY).then_some(id)
-    }
-
-    /// [`Vocab::id`] of a text whose [`hash`] is known.
-    pub(crate) fn id_hashed(&self, text: &str, h: u64) -> Option<u32> {
-        let id = self.slots[self.find_hashed(text, h)];
-        (id != EMPTY).then_some(id)
-    }
-
-    /// Starts loading the table slot a later lookup of hash `h` reads: building the
-    /// merges table is one cache miss per lookup otherwise, taken one after another.
-    pub(crate) fn prefetch(&self, h: u64) {
-        let slot = &self.slots[self.home(h)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: a prefetch is only a hint: it reads nothing into the program and
-            // cannot fault, and SSE is part of the x86_64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>((slot as *const u32).cast::<i8>()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
     }
 
     pub(crate) fn text(&self, id: u32) -> Option<&str> {

@@ -12,18 +12,15 @@ use std::collections::BinaryHeap;
 use crate::gguf::StrArray;
 
 use super::symbols::Spans;
-use super::vocab::{hash, Vocab};
+use super::text_index::{TextIndex, MAX_TEXTS};
+use super::vocab::Vocab;
 use super::TokenizerError;
-
-/// A slot of the rank table that holds no merge.
-const EMPTY: u32 = u32::MAX;
 
 pub(crate) struct Bpe {
     /// "left right" texts, best first: merge `i` has rank `i`.
     merges: StrArray,
-    /// Ranks by hash of the merge text, linear probing; a power of two at most half
-    /// full. A repeated text keeps its first (best) rank.
-    slots: Vec<u32>,
+    /// Ranks by text; a repeated merge keeps its first (best) rank.
+    ranks: TextIndex,
 }
 
 impl std::fmt::Debug for Bpe {
@@ -34,67 +31,48 @@ impl std::fmt::Debug for Bpe {
     }
 }
 
-/// Where `merge` splits into left and right: its first space after the first
-/// character (llama.cpp), or `None` if it has none.
-fn split_at(merge: &str) -> Option<usize> {
-    let first = merge.chars().next()?.len_utf8();
-    merge[first..].find(' ').map(|j| first + j)
+/// Whether the separator of a merge whose left side is `left` would be the space
+/// right after it: the separator is the first space after the first character
+/// (llama.cpp), so `left` must have none after its first character.
+fn splits_after(left: &[u8]) -> bool {
+    // Bytes after the first character's lead byte: continuation bytes are never a
+    // space, so skipping just the lead byte is enough.
+    !left.is_empty() && !left[1..].contains(&b' ')
 }
 
 impl Bpe {
     pub(crate) fn new(merges: &StrArray) -> Result<Bpe, TokenizerError> {
-        let n = merges.len();
-        if n >= EMPTY as usize {
-            return Err(TokenizerError::TooManyMerges(n));
+        if merges.len() > MAX_TEXTS {
+            return Err(TokenizerError::TooMany {
+                what: "merges",
+                n: merges.len(),
+            });
         }
-        let mut bpe = Bpe {
-            merges: merges.clone(),
-            slots: vec![EMPTY; (2 * n).next_power_of_two().max(2)],
-        };
         for (rank, m) in merges.iter().enumerate() {
-            if split_at(m).is_none() {
+            // Some space after the first character's lead byte (see `splits_after`).
+            if !m.as_bytes().get(1..).is_some_and(|b| b.contains(&b' ')) {
                 return Err(TokenizerError::BadMerge {
                     index: rank,
                     text: m.to_string(),
                 });
             }
-            let slot = bpe.find(m, hash(m.as_bytes()));
-            if bpe.slots[slot] == EMPTY {
-                bpe.slots[slot] = rank as u32;
-            }
         }
-        Ok(bpe)
-    }
-
-    /// The slot holding the rank of merge text `text` (of hash `h`), or the empty
-    /// slot where it would go.
-    fn find(&self, text: &str, h: u64) -> usize {
-        let mask = self.slots.len() - 1;
-        // The multiply mixes into the high bits best, so the index comes from those.
-        let mut at = (h >> (64 - self.slots.len().trailing_zeros())) as usize;
-        loop {
-            let rank = self.slots[at];
-            if rank == EMPTY || self.merges.get(rank as usize) == Some(text) {
-                return at;
-            }
-            at = (at + 1) & mask;
-        }
+        Ok(Bpe {
+            merges: merges.clone(),
+            ranks: TextIndex::new(merges, 0..merges.len() as u32),
+        })
     }
 
     /// Rank of the merge of adjacent symbols `left` and `right`; `buf` is scratch.
     fn rank(&self, left: &str, right: &str, buf: &mut String) -> Option<u32> {
-        // A space inside `left` (after its first character) would split the text
-        // "left right" elsewhere, so no merge has exactly these two sides.
-        let first = left.chars().next()?.len_utf8();
-        if left[first..].contains(' ') {
+        if !splits_after(left.as_bytes()) {
             return None;
         }
         buf.clear();
         buf.push_str(left);
         buf.push(' ');
         buf.push_str(right);
-        let rank = self.slots[self.find(buf, hash(buf.as_bytes()))];
-        (rank != EMPTY).then_some(rank)
+        self.ranks.get(&self.merges, buf)
     }
 
     /// Appends the ids of `word` (already in byte-level characters).

@@ -12,6 +12,7 @@ mod special;
 mod spm;
 mod stream;
 mod symbols;
+mod text_index;
 mod vocab;
 
 use std::collections::BTreeSet;
@@ -79,8 +80,8 @@ pub enum TokenizerError {
     MissingMerges,
     #[error("merge {index} ('{text}') is not two tokens separated by a space")]
     BadMerge { index: usize, text: String },
-    #[error("{0} merges are more than this tokenizer can rank")]
-    TooManyMerges(usize),
+    #[error("{n} {what} are more than this tokenizer can index")]
+    TooMany { what: &'static str, n: usize },
     #[error("metadata key '{0}' is missing")]
     MissingKey(&'static str),
     #[error("metadata key '{key}': {source}")]
@@ -169,6 +170,9 @@ impl Tokenizer {
         if n == 0 {
             return Err(TokenizerError::EmptyVocab);
         }
+        if n > text_index::MAX_TEXTS {
+            return Err(TokenizerError::TooMany { what: "tokens", n });
+        }
         let check = |what: &'static str, got: Option<usize>| match got {
             Some(got) if got != n => Err(TokenizerError::LengthMismatch {
                 what,
@@ -201,14 +205,15 @@ impl Tokenizer {
         // them control tokens so they neither print nor get split.
         let mut eog: BTreeSet<u32> = [eos, eot, eom].into_iter().flatten().collect();
         for (i, t) in spec.tokens.iter().enumerate() {
-            if EOG_TEXTS.contains(&t) {
+            // Every EOG text starts with '<': most tokens are ruled out by one byte.
+            if t.starts_with('<') && EOG_TEXTS.contains(&t) {
                 eog.insert(i as u32);
                 types[i] = TokenType::Control;
             }
         }
 
         let scores = spec.scores.map_or_else(|| vec![0.0; n], <[f32]>::to_vec);
-        let vocab = Vocab::new(spec.tokens.iter(), types, scores);
+        let vocab = Vocab::new(spec.tokens, types, scores);
         let model = match spec.model {
             "gpt2" => {
                 let merges = spec.merges.ok_or(TokenizerError::MissingMerges)?;

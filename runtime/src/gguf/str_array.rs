@@ -32,7 +32,11 @@ impl StrArray {
     /// one is UTF-8 on its own). `None` when not; `ends` must be non-decreasing and
     /// within `text` (the caller's construction guarantees it).
     pub(crate) fn from_parts(text: Vec<u8>, ends: Vec<usize>) -> Option<StrArray> {
-        let text = String::from_utf8(text).ok()?;
+        // SIMD validation: std's check is a large share of parsing a vocabulary whose
+        // every other token has a non-ASCII character (byte-level BPE's 'Ġ').
+        simdutf8::basic::from_utf8(&text).ok()?;
+        // SAFETY: `text` was just validated as UTF-8.
+        let text = unsafe { String::from_utf8_unchecked(text) };
         ends.iter()
             .all(|&e| text.is_char_boundary(e))
             .then_some(StrArray { text, ends })

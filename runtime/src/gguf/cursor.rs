@@ -105,32 +105,47 @@ impl<'a> Cursor<'a> {
     fn str_array(&mut self, n: usize) -> Result<StrArray, GgufError> {
         const WHAT: &str = "string array element";
         let start = self.pos;
-        // First pass: the lengths (bounds-checked), for an exact allocation.
-        let mut total = Some(0usize);
+        // Plain loops over the bytes rather than `take` per string: this runs for
+        // every token and merge of a vocabulary.
+        let rest = &self.buf[start..];
+        let len_at = |at: usize| -> Option<usize> {
+            let b = rest.get(at..at.checked_add(8)?)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            usize::try_from(u64::from_le_bytes(a)).ok()
+        };
+        // First pass: where the array ends and how many text bytes it holds, every
+        // length checked against the bytes left.
+        let mut at = 0usize;
+        let mut total = 0usize;
+        let mut fits = true;
         for _ in 0..n {
-            let len = self.u64(WHAT).ok().and_then(|l| usize::try_from(l).ok());
-            match len.and_then(|l| self.take(l, WHAT).ok()) {
-                Some(b) => total = total.map(|t| t + b.len()),
+            match len_at(at).filter(|&len| len <= rest.len() - at - 8) {
+                Some(len) => {
+                    at += 8 + len;
+                    total += len;
+                }
                 None => {
-                    total = None;
+                    fits = false;
                     break;
                 }
             }
         }
-        self.pos = start;
-        if let Some(total) = total {
+        if fits {
             let mut text = Vec::with_capacity(total);
             let mut ends = Vec::with_capacity(n);
+            let mut at = 0usize;
             for _ in 0..n {
-                // In bounds: the first pass read the same lengths from the same bytes.
-                let len = self.u64(WHAT)? as usize;
-                text.extend_from_slice(self.take(len, WHAT)?);
+                // The first pass read these lengths from these bytes and found them in bounds.
+                let len = len_at(at).unwrap_or(0);
+                text.extend_from_slice(&rest[at + 8..at + 8 + len]);
                 ends.push(text.len());
+                at += 8 + len;
             }
             if let Some(a) = StrArray::from_parts(text, ends) {
+                self.pos = start + at;
                 return Ok(a);
             }
-            self.pos = start;
         }
         // A bad array: read it string by string, which fails at the first bad one
         // with the message saying what is wrong where.

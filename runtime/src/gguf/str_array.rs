@@ -2,13 +2,19 @@
 //!
 //! A vocabulary has ~50k tokens and as many merges: one `String` each made parsing a
 //! model file ~100k allocations. Here reading the array is one copy into one buffer,
-//! validated as UTF-8 in one pass.
+//! validated as UTF-8 in one pass, and shared rather than copied by whoever keeps it.
 
 use std::fmt;
+use std::sync::Arc;
 
-/// An array of strings stored back to back in one buffer.
+/// An array of strings stored back to back in one buffer. Clones share the buffer
+/// (a tokenizer keeps the texts of the file it was built from without copying them);
+/// pushing to a shared array copies it first.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct StrArray {
+pub struct StrArray(Arc<Buf>);
+
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Buf {
     text: String,
     /// String `i` is `text[ends[i - 1]..ends[i]]` (starting at 0 for `i == 0`).
     ends: Vec<usize>,
@@ -21,10 +27,10 @@ impl StrArray {
 
     /// Room for `n` strings of `bytes` bytes in all.
     pub fn with_capacity(n: usize, bytes: usize) -> StrArray {
-        StrArray {
+        StrArray(Arc::new(Buf {
             text: String::with_capacity(bytes),
             ends: Vec::with_capacity(n),
-        }
+        }))
     }
 
     /// Builds the array from bytes already laid out as `text` with `ends`, checking
@@ -39,27 +45,29 @@ impl StrArray {
         let text = unsafe { String::from_utf8_unchecked(text) };
         ends.iter()
             .all(|&e| text.is_char_boundary(e))
-            .then_some(StrArray { text, ends })
+            .then(|| StrArray(Arc::new(Buf { text, ends })))
     }
 
     pub fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-        self.ends.push(self.text.len());
+        let b = Arc::make_mut(&mut self.0);
+        b.text.push_str(s);
+        b.ends.push(b.text.len());
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.0.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.0.ends.is_empty()
     }
 
     /// String `i`, or `None` past the end.
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Some(&self.text[start..end])
+        let b = &*self.0;
+        let end = *b.ends.get(i)?;
+        let start = if i == 0 { 0 } else { b.ends[i - 1] };
+        Some(&b.text[start..end])
     }
 
     pub fn iter(&self) -> Iter<'_> {
@@ -71,7 +79,7 @@ impl StrArray {
 
     /// Total bytes of all strings.
     pub fn text_len(&self) -> usize {
-        self.text.len()
+        self.0.text.len()
     }
 
     /// The strings as separate `String`s.
@@ -208,6 +216,12 @@ mod tests {
         assert_eq!(a.to_vec(), ["a", "", "héllo", "Ġthe"]);
         assert_eq!(StrArray::from(a.to_vec()), a);
         assert_eq!(format!("{a:?}"), r#"["a", "", "héllo", "Ġthe"]"#);
+        // A clone shares the texts until one side changes.
+        let mut b = a.clone();
+        assert!(std::ptr::eq(a.get(2).unwrap(), b.get(2).unwrap()));
+        b.push("x");
+        assert_eq!((a.len(), b.len()), (4, 5));
+        assert_eq!(b.get(4), Some("x"));
     }
 
     #[test]

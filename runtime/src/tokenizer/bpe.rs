@@ -17,7 +17,8 @@ use super::vocab::Vocab;
 use super::TokenizerError;
 
 pub(crate) struct Bpe {
-    /// "left right" texts, best first: merge `i` has rank `i`.
+    /// "left right" texts, best first: merge `i` has rank `i` (shared with the GGUF
+    /// reader, not copied).
     merges: StrArray,
     /// Ranks by text; a repeated merge keeps its first (best) rank.
     ranks: TextIndex,

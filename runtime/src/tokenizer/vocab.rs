@@ -1,8 +1,8 @@
 //! Token texts, types and scores, and the text -> id map.
 //!
 //! Built once per load, so it is laid out to build fast: the texts stay back to back in
-//! one buffer as the GGUF reader read them (one copy, no allocation per token) and ids
-//! are found through a [`TextIndex`] over them.
+//! the buffer the GGUF reader read them into (shared, not copied) and ids are found
+//! through a [`TextIndex`] over them.
 
 use crate::gguf::StrArray;
 

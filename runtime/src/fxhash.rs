@@ -27,9 +27,7 @@ impl Hasher for FxHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
+            self.add(tail(rest));
         }
     }
 
@@ -56,6 +54,26 @@ impl Hasher for FxHasher {
     #[inline]
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+/// 1 to 7 bytes as one word, from fixed-size loads (copying them into a zeroed
+/// buffer was a `memcpy` call per token text, most of which are this short). For a
+/// given length the bytes are recoverable from the word, so no two tails of one
+/// length collide.
+#[inline]
+fn tail(r: &[u8]) -> u64 {
+    let n = r.len();
+    if n >= 4 {
+        // Two 4-byte loads, overlapping when n < 8.
+        let word = |at: usize| {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&r[at..at + 4]);
+            u64::from(u32::from_le_bytes(a))
+        };
+        word(0) | word(n - 4) << 32
+    } else {
+        u64::from(r[0]) | u64::from(r[n / 2]) << 8 | u64::from(r[n - 1]) << 16
     }
 }
 

@@ -63,15 +63,7 @@ impl Sampler {
         if self.cfg.temperature <= 0.0 {
             return argmax(&logits);
         }
-        let mut cands: Vec<(u32, f32)> = logits
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i as u32, l))
-            .collect();
-        cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        if self.cfg.top_k > 0 {
-            cands.truncate(self.cfg.top_k);
-        }
+        let mut cands = top_candidates(&logits, self.cfg.top_k);
         // top-p and min-p on the untempered distribution, as llama.cpp orders them.
         let probs = softmax_of(&cands, 1.0);
         if self.cfg.top_p < 1.0 {
@@ -122,6 +114,29 @@ impl Sampler {
             }
         }
     }
+}
+
+/// Candidate order: larger logit first, then smaller id (a total order, so the
+/// result does not depend on how it is reached).
+fn best_first(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// The `k` best (id, logit) pairs in [`best_first`] order (all of them when `k` is 0).
+/// Only the `k` kept are sorted: a full sort of a 50k vocabulary was most of the time
+/// to the first token's draw.
+fn top_candidates(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut cands: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as u32, l))
+        .collect();
+    if k > 0 && k < cands.len() {
+        cands.select_nth_unstable_by(k - 1, best_first);
+        cands.truncate(k);
+    }
+    cands.sort_unstable_by(best_first);
+    cands
 }
 
 /// Index of the largest logit (the first one on ties).
@@ -176,6 +191,33 @@ mod tests {
             temperature,
             seed: 7,
             ..SamplerConfig::default()
+        }
+    }
+
+    #[test]
+    fn top_candidates_equal_a_full_sort_cut_to_k() {
+        let mut rng = SplitMix64::new(5);
+        // Few distinct values, so ties (broken by id) are common; NaN and infinities too.
+        let mut logits: Vec<f32> = (0..3000)
+            .map(|_| (rng.next_u64() % 50) as f32 / 4.0)
+            .collect();
+        logits[7] = f32::NAN;
+        logits[100] = f32::INFINITY;
+        logits[200] = f32::NEG_INFINITY;
+        let mut full: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, l))
+            .collect();
+        full.sort_by(best_first);
+        let bits = |v: &[(u32, f32)]| v.iter().map(|&(i, l)| (i, l.to_bits())).collect::<Vec<_>>();
+        for k in [0, 1, 2, 40, 2999, 3000, 5000] {
+            let want = &full[..if k == 0 {
+                full.len()
+            } else {
+                k.min(full.len())
+            }];
+            assert_eq!(bits(&top_candidates(&logits, k)), bits(want), "k = {k}");
         }
     }
 

@@ -71,11 +71,11 @@ fn tiny_llama(arch: &str) -> Vec<u8> {
     w.add_metadata("tokenizer.ggml.pre", MetaValue::String("gpt2".into()));
     w.add_metadata(
         "tokenizer.ggml.tokens",
-        MetaValue::Array(edgelm_runtime::gguf::MetaArray::String(tokens)),
+        MetaValue::Array(edgelm_runtime::gguf::MetaArray::String(tokens.into())),
     );
     w.add_metadata(
         "tokenizer.ggml.merges",
-        MetaValue::Array(edgelm_runtime::gguf::MetaArray::String(vec![])),
+        MetaValue::Array(edgelm_runtime::gguf::MetaArray::String(Default::default())),
     );
     let f32s = |n: u64, v: f32| -> Vec<u8> {
         (0..n)

@@ -30,7 +30,7 @@ fn sample() -> Vec<u8> {
     w.add_metadata("i", MetaValue::I64(-3));
     w.add_metadata(
         "toks",
-        MetaValue::Array(MetaArray::String(vec!["a".into(), "bc".into()])),
+        MetaValue::Array(MetaArray::String(["a", "bc"].into_iter().collect())),
     );
     w.add_metadata("sc", MetaValue::Array(MetaArray::F32(vec![0.5, 1.0])));
     w.add_metadata(

@@ -68,7 +68,7 @@ fn json_array(v: &Value) -> MetaArray {
                 .map(|b| b.as_bool().unwrap())
                 .collect(),
         ),
-        "string" => MetaArray::String(strings(items)),
+        "string" => MetaArray::String(strings(items).into()),
         "array" => MetaArray::Array(items.as_array().unwrap().iter().map(json_array).collect()),
         other => panic!("unknown json array type {other}"),
     }
@@ -140,7 +140,7 @@ fn reads_every_value_gguf_py_wrote() {
     assert_eq!(f.get_bool("test.bool_true").unwrap(), Some(true));
     assert_eq!(f.get_str("test.string").unwrap(), Some("héllo, GGUF ✓"));
     assert_eq!(
-        f.get_str_array("test.arr.string").unwrap().unwrap(),
+        *f.get_str_array("test.arr.string").unwrap().unwrap(),
         ["a", "", "<|im_end|>", "Ġthe"]
     );
     assert_eq!(

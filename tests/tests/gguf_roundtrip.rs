@@ -34,10 +34,10 @@ fn all_metadata() -> Vec<(String, MetaValue)> {
         A::F32(vec![1.5, -0.0, f32::INFINITY, f32::MIN_POSITIVE]),
         A::F64(vec![std::f64::consts::PI, -1e300]),
         A::Bool(vec![true, false]),
-        A::String(vec!["".into(), "tok".into(), "日本".into()]),
+        A::String(["", "tok", "日本"].into_iter().collect()),
         A::Array(vec![
             A::I32(vec![1, 2]),
-            A::String(vec!["x".into()]),
+            A::String(["x"].into_iter().collect()),
             A::Array(vec![A::U8(vec![9])]),
         ]),
     ];
@@ -53,7 +53,7 @@ fn all_metadata() -> Vec<(String, MetaValue)> {
         A::F32(vec![]),
         A::F64(vec![]),
         A::Bool(vec![]),
-        A::String(vec![]),
+        A::String(Default::default()),
         A::Array(vec![]),
         A::Array(vec![A::F32(vec![])]),
     ];

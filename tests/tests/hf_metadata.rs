@@ -88,7 +88,7 @@ fn check_entry(key: &str, ours: &MetaValue, want: &Value) {
                 "{key}: length"
             );
             let head: Vec<Value> = match a {
-                MetaArray::String(v) => v.iter().take(5).map(|s| Value::from(s.clone())).collect(),
+                MetaArray::String(v) => v.iter().take(5).map(Value::from).collect(),
                 MetaArray::I32(v) => v.iter().take(5).map(|x| Value::from(*x)).collect(),
                 MetaArray::F32(v) => v
                     .iter()

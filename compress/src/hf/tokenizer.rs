@@ -117,7 +117,7 @@ pub fn tokenizer_metadata(
     out.push(("tokenizer.ggml.pre".into(), MetaValue::String(pre.into())));
     out.push((
         "tokenizer.ggml.tokens".into(),
-        MetaValue::Array(MetaArray::String(tokens)),
+        MetaValue::Array(MetaArray::String(tokens.into())),
     ));
     out.push((
         "tokenizer.ggml.token_type".into(),
@@ -127,7 +127,7 @@ pub fn tokenizer_metadata(
     if !merges.is_empty() {
         out.push((
             "tokenizer.ggml.merges".into(),
-            MetaValue::Array(MetaArray::String(merges)),
+            MetaValue::Array(MetaArray::String(merges.into())),
         ));
     }
     push_special(&mut out, &sv);

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use super::error::GgufError;
+use super::str_array::StrArray;
 use super::value::{min_encoded_size, type_id, type_id_name, MetaArray, MetaValue};
 
 /// Deepest nesting of arrays inside arrays accepted (real files use at most 1).
@@ -98,6 +99,64 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// `n` strings (the elements of a string array) into one buffer. The common case,
+    /// all valid, is one copy per string and one UTF-8 check over the whole buffer;
+    /// only a bad array is walked again string by string to say which one is bad.
+    fn str_array(&mut self, n: usize) -> Result<StrArray, GgufError> {
+        const WHAT: &str = "string array element";
+        let start = self.pos;
+        // Plain loops over the bytes rather than `take` per string: this runs for
+        // every token and merge of a vocabulary.
+        let rest = &self.buf[start..];
+        let len_at = |at: usize| -> Option<usize> {
+            let b = rest.get(at..at.checked_add(8)?)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            usize::try_from(u64::from_le_bytes(a)).ok()
+        };
+        // First pass: where the array ends and how many text bytes it holds, every
+        // length checked against the bytes left.
+        let mut at = 0usize;
+        let mut total = 0usize;
+        let mut fits = true;
+        for _ in 0..n {
+            match len_at(at).filter(|&len| len <= rest.len() - at - 8) {
+                Some(len) => {
+                    at += 8 + len;
+                    total += len;
+                }
+                None => {
+                    fits = false;
+                    break;
+                }
+            }
+        }
+        if fits {
+            let mut text = Vec::with_capacity(total);
+            let mut ends = Vec::with_capacity(n);
+            let mut at = 0usize;
+            for _ in 0..n {
+                // The first pass read these lengths from these bytes and found them in bounds.
+                let len = len_at(at).unwrap_or(0);
+                text.extend_from_slice(&rest[at + 8..at + 8 + len]);
+                ends.push(text.len());
+                at += 8 + len;
+            }
+            if let Some(a) = StrArray::from_parts(text, ends) {
+                self.pos = start + at;
+                return Ok(a);
+            }
+        }
+        // A bad array: read it string by string, which fails at the first bad one
+        // with the message saying what is wrong where.
+        for _ in 0..n {
+            self.string(WHAT)?;
+        }
+        // Not reached (the strings are only all valid if the buffer was), but an error
+        // rather than a panic.
+        Err(self.error(format!("string array at offset {start} is not valid UTF-8")))
+    }
+
     /// A metadata value of type `ty` (the type id has already been read).
     pub(crate) fn value(&mut self, ty: u32) -> Result<MetaValue, GgufError> {
         Ok(match ty {
@@ -179,13 +238,7 @@ impl<'a> Cursor<'a> {
                 }
                 MetaArray::Bool(v)
             }
-            type_id::STRING => {
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(self.string("string array element")?);
-                }
-                MetaArray::String(v)
-            }
+            type_id::STRING => MetaArray::String(self.str_array(n)?),
             // ARRAY: min_encoded_size accepted no other id.
             _ => {
                 let mut v = Vec::with_capacity(n);

@@ -8,11 +8,13 @@
 mod cursor;
 mod error;
 mod reader;
+mod str_array;
 mod value;
 mod writer;
 
 pub use error::GgufError;
 pub use reader::{GgufFile, TensorInfo};
+pub use str_array::StrArray;
 pub use value::{MetaArray, MetaValue};
 pub use writer::{GgufWriter, TensorSink};
 

@@ -12,8 +12,12 @@ use std::sync::Arc;
 
 use super::cursor::Cursor;
 use super::error::GgufError;
+use super::str_array::StrArray;
 use super::value::{MetaArray, MetaValue};
 use super::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS};
+
+/// Bytes [`GgufFile::prefault`] maps per call.
+const PREFAULT_STEP: usize = 4 << 20;
 
 /// One tensor as described in the file's header.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,9 +133,17 @@ impl GgufFile {
                 let advice = memmap2::Advice::PopulateRead;
                 #[cfg(not(target_os = "linux"))]
                 let advice = memmap2::Advice::WillNeed;
-                // An old kernel without MADV_POPULATE_READ refuses it; the pages then
-                // fault in on first use, as they would have anyway.
-                let _ = map.advise_range(advice, start, map.len() - start);
+                // In steps: the kernel holds the process's memory-map lock through
+                // each call, and one call for the whole file kept the loading
+                // thread's allocations (mmap) waiting until every page was mapped.
+                let mut at = start;
+                while at < map.len() {
+                    let n = PREFAULT_STEP.min(map.len() - at);
+                    // An old kernel without MADV_POPULATE_READ refuses it; the pages
+                    // then fault in on first use, as they would have anyway.
+                    let _ = map.advise_range(advice, at, n);
+                    at += n;
+                }
             });
         // No thread (e.g. a process limit) costs only the faults it would have saved.
         drop(spawned);
@@ -255,7 +267,7 @@ impl GgufFile {
         }
     }
 
-    pub fn get_str_array(&self, key: &str) -> Result<Option<&[String]>, GgufError> {
+    pub fn get_str_array(&self, key: &str) -> Result<Option<&StrArray>, GgufError> {
         match self.get(key) {
             None => Ok(None),
             Some(MetaValue::Array(MetaArray::String(a))) => Ok(Some(a)),

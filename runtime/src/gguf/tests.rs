@@ -95,6 +95,43 @@ fn nesting_depth_is_limited() {
     assert!(err(b).contains("nested deeper"));
 }
 
+/// A string array whose elements are each checked: one ending inside a character is
+/// rejected even though the array's bytes back to back are valid UTF-8.
+#[test]
+fn invalid_utf8_in_a_string_array_names_the_element() {
+    let array = |elems: &[&[u8]]| {
+        let mut b = header(3, 0, 1);
+        string(&mut b, b"toks");
+        b.extend_from_slice(&9u32.to_le_bytes());
+        b.extend_from_slice(&8u32.to_le_bytes());
+        b.extend_from_slice(&(elems.len() as u64).to_le_bytes());
+        for e in elems {
+            string(&mut b, e);
+        }
+        b
+    };
+    let e = "é".as_bytes();
+    let f = parse(array(&[b"a", e, b""])).unwrap();
+    assert_eq!(*f.get_str_array("toks").unwrap().unwrap(), ["a", "é", ""]);
+    // Key "toks" (8 + 4 bytes) after the 24-byte header, then type, element type and
+    // count (4 + 4 + 8), then "a" (8 + 1): the second element starts at offset 61.
+    let msg = err(array(&[b"a", &e[..1], &e[1..]]));
+    assert!(
+        msg.contains("'toks'") && msg.contains("offset 61") && msg.contains("not valid UTF-8"),
+        "{msg}"
+    );
+    let msg = err(array(&[b"a", &[0xff]]));
+    assert!(
+        msg.contains("offset 61") && msg.contains("not valid UTF-8"),
+        "{msg}"
+    );
+    let msg = err(array(&[b"a", b"abcdefghijklmnop"])[..80].to_vec());
+    assert!(
+        msg.contains("string array element length") && msg.contains("cannot fit"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn invalid_utf8_and_duplicates() {
     let mut b = header(3, 0, 1);
@@ -162,7 +199,7 @@ fn typed_getters() {
     w.add_metadata("s", MetaValue::String("x".into()));
     w.add_metadata(
         "toks",
-        MetaValue::Array(MetaArray::String(vec!["a".into()])),
+        MetaValue::Array(MetaArray::String(["a"].into_iter().collect())),
     );
     let f = parse(w.to_bytes()).unwrap();
     assert_eq!(f.get_u32("u8").unwrap(), Some(7));
@@ -170,7 +207,7 @@ fn typed_getters() {
     assert_eq!(f.get_u32("missing").unwrap(), None);
     assert_eq!(f.get_f32("f64").unwrap(), Some(0.5));
     assert_eq!(f.get_str("s").unwrap(), Some("x"));
-    assert_eq!(f.get_str_array("toks").unwrap().unwrap(), ["a"]);
+    assert_eq!(*f.get_str_array("toks").unwrap().unwrap(), ["a"]);
     let e = f.get_u32("big").unwrap_err().to_string();
     assert!(
         e.contains("t.gguf") && e.contains("'big'") && e.contains("u32"),

@@ -1,6 +1,8 @@
 //! Metadata values as GGUF stores them: 13 value types, arrays of any of them
 //! (including arrays of arrays).
 
+use super::str_array::StrArray;
+
 /// GGUF metadata value type ids (the `gguf_metadata_value_type` enum of the spec).
 pub(crate) mod type_id {
     pub const U8: u32 = 0;
@@ -51,7 +53,7 @@ pub enum MetaArray {
     F32(Vec<f32>),
     F64(Vec<f64>),
     Bool(Vec<bool>),
-    String(Vec<String>),
+    String(StrArray),
     Array(Vec<MetaArray>),
 }
 

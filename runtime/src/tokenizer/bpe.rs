@@ -1,90 +1,79 @@
 //! Byte-level BPE (`tokenizer.ggml.model = "gpt2"`): merges applied by rank, lowest
 //! first, leftmost among equal ranks, within each pre-tokenized piece.
+//!
+//! The merges are looked up by their text ("left right"), so loading only hashes each
+//! merge once: no vocabulary lookups and no per-merge allocation. A pair of adjacent
+//! symbols `l`, `r` merges with the rank of the merge whose text is `l + " " + r` and
+//! which splits there (its separator is the first space after its first character).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::fxhash::{map_with_capacity, FxHashMap};
+use crate::gguf::StrArray;
 
 use super::symbols::Spans;
-use super::vocab::{hash, Vocab};
+use super::text_index::{TextIndex, MAX_TEXTS};
+use super::vocab::Vocab;
 use super::TokenizerError;
 
-/// Symbols are interned strings, so merging compares integers: a vocabulary token is
-/// its own id; a merge operand that is not a token gets a number past the vocabulary.
-#[derive(Debug)]
 pub(crate) struct Bpe {
-    /// Symbols that are not tokens, numbered from `n_tokens`.
-    extra: FxHashMap<String, u32>,
-    n_tokens: u32,
-    /// (left, right) -> (rank, merged symbol).
-    merges: FxHashMap<(u32, u32), (u32, u32)>,
+    /// "left right" texts, best first: merge `i` has rank `i` (shared with the GGUF
+    /// reader, not copied).
+    merges: StrArray,
+    /// Ranks by text; a repeated merge keeps its first (best) rank.
+    ranks: TextIndex,
+}
+
+impl std::fmt::Debug for Bpe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bpe")
+            .field("merges", &self.merges.len())
+            .finish()
+    }
+}
+
+/// Whether the separator of a merge whose left side is `left` would be the space
+/// right after it: the separator is the first space after the first character
+/// (llama.cpp), so `left` must have none after its first character.
+fn splits_after(left: &[u8]) -> bool {
+    // Bytes after the first character's lead byte: continuation bytes are never a
+    // space, so skipping just the lead byte is enough.
+    !left.is_empty() && !left[1..].contains(&b' ')
 }
 
 impl Bpe {
-    pub(crate) fn new(vocab: &Vocab, merges: &[String]) -> Result<Bpe, TokenizerError> {
-        let n_tokens = vocab.len() as u32;
-        // First pass, no table reads: where each merge splits and the hashes of its
-        // left, right and merged texts, so the second pass can prefetch table slots a
-        // few merges ahead instead of waiting on one cache miss per lookup.
-        let mut merged_text = String::new();
-        let mut parsed: Vec<(usize, [u64; 3])> = Vec::with_capacity(merges.len());
+    pub(crate) fn new(merges: &StrArray) -> Result<Bpe, TokenizerError> {
+        if merges.len() > MAX_TEXTS {
+            return Err(TokenizerError::TooMany {
+                what: "merges",
+                n: merges.len(),
+            });
+        }
         for (rank, m) in merges.iter().enumerate() {
-            // The separator is the first space after the first character (llama.cpp).
-            let split = m
-                .char_indices()
-                .nth(1)
-                .and_then(|(i, _)| m[i..].find(' ').map(|j| i + j));
-            let Some(at) = split else {
+            // Some space after the first character's lead byte (see `splits_after`).
+            if !m.as_bytes().get(1..).is_some_and(|b| b.contains(&b' ')) {
                 return Err(TokenizerError::BadMerge {
                     index: rank,
-                    text: m.clone(),
+                    text: m.to_string(),
                 });
-            };
-            let (left, right) = (&m[..at], &m[at + 1..]);
-            merged_text.clear();
-            merged_text.push_str(left);
-            merged_text.push_str(right);
-            let hashes = [
-                hash(left.as_bytes()),
-                hash(right.as_bytes()),
-                hash(merged_text.as_bytes()),
-            ];
-            parsed.push((at, hashes));
-        }
-
-        let mut extra: FxHashMap<String, u32> = map_with_capacity(0);
-        let mut intern = |s: &str, h: u64| -> u32 {
-            if let Some(id) = vocab.id_hashed(s, h) {
-                return id;
             }
-            let next = n_tokens + extra.len() as u32;
-            *extra.entry(s.to_string()).or_insert(next)
-        };
-        const AHEAD: usize = 8;
-        let mut table = map_with_capacity(merges.len());
-        for (rank, (m, &(at, hashes))) in merges.iter().zip(&parsed).enumerate() {
-            if let Some((_, ahead)) = parsed.get(rank + AHEAD) {
-                ahead.iter().for_each(|&h| vocab.prefetch(h));
-            }
-            let (left, right) = (&m[..at], &m[at + 1..]);
-            merged_text.clear();
-            merged_text.push_str(left);
-            merged_text.push_str(right);
-            let key = (intern(left, hashes[0]), intern(right, hashes[1]));
-            let merged = intern(&merged_text, hashes[2]);
-            // A repeated pair keeps its first (best) rank.
-            table.entry(key).or_insert((rank as u32, merged));
         }
         Ok(Bpe {
-            extra,
-            n_tokens,
-            merges: table,
+            merges: merges.clone(),
+            ranks: TextIndex::new(merges, 0..merges.len() as u32),
         })
     }
 
-    fn symbol(&self, vocab: &Vocab, text: &str) -> Option<u32> {
-        vocab.id(text).or_else(|| self.extra.get(text).copied())
+    /// Rank of the merge of adjacent symbols `left` and `right`; `buf` is scratch.
+    fn rank(&self, left: &str, right: &str, buf: &mut String) -> Option<u32> {
+        if !splits_after(left.as_bytes()) {
+            return None;
+        }
+        buf.clear();
+        buf.push_str(left);
+        buf.push(' ');
+        buf.push_str(right);
+        self.ranks.get(&self.merges, buf)
     }
 
     /// Appends the ids of `word` (already in byte-level characters).
@@ -102,46 +91,36 @@ impl Bpe {
             }
         }
         let mut spans = Spans::of_chars(word);
-        let mut buf = [0u8; 4];
-        // Symbol of each span (changes as spans merge).
-        let mut syms: Vec<Option<u32>> = word
-            .chars()
-            .map(|c| self.symbol(vocab, c.encode_utf8(&mut buf)))
-            .collect();
-
-        // (rank, left index, right index, left symbol, right symbol, merged symbol)
+        let mut buf = String::new();
+        // (rank, left index, right index, right end): the pair is stale once either
+        // side merged with something else, which moves the right side's end or
+        // makes the two no longer neighbours.
         let mut heap = BinaryHeap::new();
-        let push = |heap: &mut BinaryHeap<_>, syms: &[Option<u32>], l: usize, r: usize| {
-            if let (Some(a), Some(b)) = (syms[l], syms[r]) {
-                if let Some(&(rank, merged)) = self.merges.get(&(a, b)) {
-                    heap.push(Reverse((rank, l, r, a, b, merged)));
-                }
+        let mut push = |heap: &mut BinaryHeap<_>, spans: &Spans, l: usize, r: usize| {
+            let (left, right) = (spans.range(l), spans.range(r));
+            if let Some(rank) = self.rank(&word[left], &word[right.clone()], &mut buf) {
+                heap.push(Reverse((rank, l, r, right.end)));
             }
         };
         for i in 1..spans.len() {
-            push(&mut heap, &syms, i - 1, i);
+            push(&mut heap, &spans, i - 1, i);
         }
-        while let Some(Reverse((_, l, r, a, b, merged))) = heap.pop() {
-            // Skip pairs that changed since they were queued.
-            if !spans.adjacent(l, r) || syms[l] != Some(a) || syms[r] != Some(b) {
+        while let Some(Reverse((_, l, r, end))) = heap.pop() {
+            if !spans.adjacent(l, r) || spans.range(r).end != end {
                 continue;
             }
             spans.join(l, r);
-            syms[l] = Some(merged);
             if let Some(p) = spans.prev(l) {
-                push(&mut heap, &syms, p, l);
+                push(&mut heap, &spans, p, l);
             }
             if let Some(n) = spans.next(l) {
-                push(&mut heap, &syms, l, n);
+                push(&mut heap, &spans, l, n);
             }
         }
 
         for i in spans.live() {
             let text = &word[spans.range(i)];
-            let id = syms[i]
-                .filter(|&x| x < self.n_tokens)
-                .or_else(|| vocab.id(text));
-            match id {
+            match vocab.id(text) {
                 Some(id) => out.push(id),
                 // Not a token: llama.cpp falls back to the symbol's single bytes that are.
                 None => {

@@ -12,10 +12,12 @@ mod special;
 mod spm;
 mod stream;
 mod symbols;
+mod text_index;
 mod vocab;
 
 use std::collections::BTreeSet;
 
+use crate::gguf::StrArray;
 use bpe::Bpe;
 use pretokenize::PreTokenizer;
 use special::{Fragment, SpecialMatcher, EOG_TEXTS};
@@ -78,6 +80,8 @@ pub enum TokenizerError {
     MissingMerges,
     #[error("merge {index} ('{text}') is not two tokens separated by a space")]
     BadMerge { index: usize, text: String },
+    #[error("{n} {what} are more than this tokenizer can index")]
+    TooMany { what: &'static str, n: usize },
     #[error("metadata key '{0}' is missing")]
     MissingKey(&'static str),
     #[error("metadata key '{key}': {source}")]
@@ -121,10 +125,10 @@ pub struct Tokenizer {
 pub(crate) struct SpecRef<'a> {
     pub model: &'a str,
     pub pre: Option<&'a str>,
-    pub tokens: &'a [String],
+    pub tokens: &'a StrArray,
     pub scores: Option<&'a [f32]>,
     pub token_types: Option<&'a [i32]>,
-    pub merges: Option<&'a [String]>,
+    pub merges: Option<&'a StrArray>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub eot: Option<u32>,
@@ -139,13 +143,15 @@ pub(crate) struct SpecRef<'a> {
 
 impl Tokenizer {
     pub fn from_spec(spec: TokenizerSpec) -> Result<Tokenizer, TokenizerError> {
+        let tokens = StrArray::from(spec.tokens);
+        let merges = spec.merges.map(StrArray::from);
         Tokenizer::build(SpecRef {
             model: &spec.model,
             pre: spec.pre.as_deref(),
-            tokens: &spec.tokens,
+            tokens: &tokens,
             scores: spec.scores.as_deref(),
             token_types: spec.token_types.as_deref(),
-            merges: spec.merges.as_deref(),
+            merges: merges.as_ref(),
             bos: spec.bos,
             eos: spec.eos,
             eot: spec.eot,
@@ -163,6 +169,9 @@ impl Tokenizer {
         let n = spec.tokens.len();
         if n == 0 {
             return Err(TokenizerError::EmptyVocab);
+        }
+        if n > text_index::MAX_TEXTS {
+            return Err(TokenizerError::TooMany { what: "tokens", n });
         }
         let check = |what: &'static str, got: Option<usize>| match got {
             Some(got) if got != n => Err(TokenizerError::LengthMismatch {
@@ -196,20 +205,21 @@ impl Tokenizer {
         // them control tokens so they neither print nor get split.
         let mut eog: BTreeSet<u32> = [eos, eot, eom].into_iter().flatten().collect();
         for (i, t) in spec.tokens.iter().enumerate() {
-            if EOG_TEXTS.contains(&t.as_str()) {
+            // Every EOG text starts with '<': most tokens are ruled out by one byte.
+            if t.starts_with('<') && EOG_TEXTS.contains(&t) {
                 eog.insert(i as u32);
                 types[i] = TokenType::Control;
             }
         }
 
         let scores = spec.scores.map_or_else(|| vec![0.0; n], <[f32]>::to_vec);
-        let vocab = Vocab::new(spec.tokens.iter().map(String::as_str), types, scores);
+        let vocab = Vocab::new(spec.tokens, types, scores);
         let model = match spec.model {
             "gpt2" => {
                 let merges = spec.merges.ok_or(TokenizerError::MissingMerges)?;
                 let pre = PreTokenizer::for_name(spec.pre)?;
                 Model::Bpe {
-                    bpe: Bpe::new(&vocab, merges)?,
+                    bpe: Bpe::new(merges)?,
                     pre,
                 }
             }

@@ -147,3 +147,8 @@ fn llama3_takes_whole_words_from_the_vocabulary() {
     let gpt2 = Tokenizer::from_spec(spec("gpt2")).unwrap();
     assert_eq!(gpt2.encode("abc", false, false), vec![0, 3]);
 }
+
+#[test]
+fn eog_texts_start_with_the_byte_build_filters_on() {
+    assert!(special::EOG_TEXTS.iter().all(|t| t.starts_with('<')));
+}

@@ -1,12 +1,12 @@
 //! Token texts, types and scores, and the text -> id map.
 //!
-//! Built once per load, so it is laid out to build fast: all texts back to back in one
-//! string (no allocation per token) and an open-addressing table of ids hashed by text
-//! (no key copies; the texts it compares against sit together in cache).
+//! Built once per load, so it is laid out to build fast: the texts stay back to back in
+//! the buffer the GGUF reader read them into (shared, not copied) and ids are found
+//! through a [`TextIndex`] over them.
 
-use std::hash::Hasher;
+use crate::gguf::StrArray;
 
-use crate::fxhash::FxHasher;
+use super::text_index::TextIndex;
 
 /// `tokenizer.ggml.token_type` values (gguf-py's `TokenType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +39,12 @@ impl TokenType {
     }
 }
 
-/// A slot of the id table that holds no id.
-const EMPTY: u32 = u32::MAX;
-
 pub(crate) struct Vocab {
-    /// Every token's text, back to back.
-    texts: String,
-    /// Token `i`'s text is `texts[starts[i]..starts[i + 1]]` (one more entry than tokens).
-    starts: Vec<usize>,
+    /// Every token's text, in id order.
+    texts: StrArray,
     types: Vec<TokenType>,
     scores: Vec<f32>,
-    /// Ids by text hash, linear probing; a power of two at most half full.
-    slots: Vec<u32>,
+    ids: TextIndex,
 }
 
 impl std::fmt::Debug for Vocab {
@@ -59,112 +53,45 @@ impl std::fmt::Debug for Vocab {
     }
 }
 
-/// Hash of a token text, for [`Vocab::id_hashed`] and [`Vocab::prefetch`].
-pub(crate) fn hash(text: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(text);
-    h.write_usize(text.len());
-    h.finish()
-}
-
 impl Vocab {
-    /// `tokens` are the texts in id order; `types` and `scores` have one entry each.
-    pub(crate) fn new<'a>(
-        tokens: impl ExactSizeIterator<Item = &'a str>,
-        types: Vec<TokenType>,
-        scores: Vec<f32>,
-    ) -> Vocab {
-        let n = tokens.len();
-        let mut texts = String::with_capacity(n * 8);
-        let mut starts = Vec::with_capacity(n + 1);
-        starts.push(0);
-        for (i, t) in tokens.enumerate() {
-            if t.is_empty() {
-                // An empty token would match everywhere as a special token; llama.cpp
-                // renames it.
-                use std::fmt::Write;
-                let _ = write!(texts, "[EMPTY_{i}]");
-            } else {
-                texts.push_str(t);
+    /// `tokens` are the texts in id order (at most
+    /// [`MAX_TEXTS`](super::text_index::MAX_TEXTS)); `types` and
+    /// `scores` have one entry each.
+    pub(crate) fn new(tokens: &StrArray, types: Vec<TokenType>, scores: Vec<f32>) -> Vocab {
+        let texts = if tokens.iter().any(str::is_empty) {
+            // An empty token would match everywhere as a special token; llama.cpp
+            // renames it.
+            let mut texts = StrArray::with_capacity(tokens.len(), tokens.text_len());
+            for (i, t) in tokens.iter().enumerate() {
+                match t {
+                    "" => texts.push(&format!("[EMPTY_{i}]")),
+                    t => texts.push(t),
+                }
             }
-            starts.push(texts.len());
-        }
-        let mut vocab = Vocab {
+            texts
+        } else {
+            tokens.clone()
+        };
+        // A repeated text maps to its last id, as in llama.cpp: insert last first.
+        let ids = TextIndex::new(&texts, (0..texts.len() as u32).rev());
+        Vocab {
             texts,
-            starts,
             types,
             scores,
-            slots: vec![EMPTY; (2 * n).next_power_of_two().max(2)],
-        };
-        for id in 0..n as u32 {
-            let slot = vocab.find(vocab.text_of(id));
-            // A repeated text maps to its last id, as in llama.cpp.
-            vocab.slots[slot] = id;
+            ids,
         }
-        vocab
-    }
-
-    /// First slot to probe for a text of hash `h`.
-    fn home(&self, h: u64) -> usize {
-        // The multiply mixes into the high bits best, so the index comes from those.
-        (h >> (64 - self.slots.len().trailing_zeros())) as usize
-    }
-
-    /// The slot holding `text`'s id, or the empty slot where it would go.
-    fn find(&self, text: &str) -> usize {
-        self.find_hashed(text, hash(text.as_bytes()))
-    }
-
-    fn find_hashed(&self, text: &str, h: u64) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut at = self.home(h);
-        loop {
-            let id = self.slots[at];
-            if id == EMPTY || self.text_of(id) == text {
-                return at;
-            }
-            at = (at + 1) & mask;
-        }
-    }
-
-    /// Text of a valid id.
-    fn text_of(&self, id: u32) -> &str {
-        let i = id as usize;
-        &self.texts[self.starts[i]..self.starts[i + 1]]
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.starts.len() - 1
+        self.texts.len()
     }
 
     pub(crate) fn id(&self, text: &str) -> Option<u32> {
-        let id = self.slots[self.find(text)];
-        (id != EMPTY).then_some(id)
-    }
-
-    /// [`Vocab::id`] of a text whose [`hash`] is known.
-    pub(crate) fn id_hashed(&self, text: &str, h: u64) -> Option<u32> {
-        let id = self.slots[self.find_hashed(text, h)];
-        (id != EMPTY).then_some(id)
-    }
-
-    /// Starts loading the table slot a later lookup of hash `h` reads: building the
-    /// merges table is one cache miss per lookup otherwise, taken one after another.
-    pub(crate) fn prefetch(&self, h: u64) {
-        let slot = &self.slots[self.home(h)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: a prefetch is only a hint: it reads nothing into the program and
-            // cannot fault, and SSE is part of the x86_64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>((slot as *const u32).cast::<i8>()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        self.ids.get(&self.texts, text)
     }
 
     pub(crate) fn text(&self, id: u32) -> Option<&str> {
-        ((id as usize) < self.len()).then(|| self.text_of(id))
+        self.texts.get(id as usize)
     }
 
     pub(crate) fn ty(&self, id: u32) -> TokenType {

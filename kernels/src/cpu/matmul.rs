@@ -324,16 +324,24 @@ fn quantize(
 fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], f: &Fast) {
     let (total, rb, q_bytes) = (t.w.rows, t.row_bytes, f.q_bytes);
     let qx = &scratch[f.at..f.at + n * q_bytes];
-    let store = |tok: usize, r: usize, v: f32| {
-        // SAFETY: `out` has `n * total` elements (checked in `run_batch`) and element
-        // `tok * total + r` belongs to this chunk's rows alone.
-        unsafe { *t.out.get().add(tok * total + r) = v };
+    // Outputs of token `tok` for the rows from `r`.
+    let store = |tok: usize, r: usize, v: &[f32]| {
+        assert!(r + v.len() <= rows.end);
+        // SAFETY: `out` has `n * total` elements (checked in `run_batch`) and elements
+        // `tok * total + r..` up to the chunk's last row belong to this chunk alone.
+        unsafe {
+            std::ptr::copy_nonoverlapping(v.as_ptr(), t.out.get().add(tok * total + r), v.len())
+        };
     };
     let dots = |r: usize, toks: std::ops::Range<usize>| {
         prefetch(t.w.data, (r + PREFETCH_ROWS) * rb, rb);
         let wr = &t.w.data[r * rb..(r + 1) * rb];
         for tok in toks {
-            store(tok, r, (f.dot)(wr, &qx[tok * q_bytes..(tok + 1) * q_bytes]));
+            store(
+                tok,
+                r,
+                &[(f.dot)(wr, &qx[tok * q_bytes..(tok + 1) * q_bytes])],
+            );
         }
     };
     for t0 in (0..n).step_by(TOKEN_TILE) {
@@ -347,10 +355,9 @@ fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], 
                 for tok in (t0..t1).step_by(TILE_TOKENS) {
                     let tokens = TILE_TOKENS.min(t1 - tok);
                     tile(w, rb, act, n, tok, tokens, &mut out);
-                    for (i, row) in out.iter().enumerate() {
-                        for (j, &v) in row[..tokens].iter().enumerate() {
-                            store(tok + j, r + i, v);
-                        }
+                    // Token by token: the tile's rows are adjacent outputs.
+                    for j in 0..tokens {
+                        store(tok + j, r, &out.map(|row| row[j]));
                     }
                 }
                 r += TILE_ROWS;

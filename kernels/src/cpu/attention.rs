@@ -58,7 +58,7 @@ pub struct KvHead {
 
 /// Scratch elements [`attend_group`] needs for `queries` queries of `group` heads.
 pub fn attend_scratch_len(queries: usize, group: usize, head: &KvHead) -> usize {
-    queries * group * (head.span + queries - 1) + (LANES + 1) * head.head_dim
+    queries * group * (head.span + queries - 1 + LANES) + (LANES + 1) * head.head_dim
 }
 
 /// `out[t][h] = softmax(scale * K q[t][h]) V` for `queries` consecutive queries of
@@ -100,6 +100,8 @@ pub fn attend_group(
     // The last query's span; query t's scores for head h are at row t * group + h.
     let last = span + queries - 1;
     let (scores, rest) = scratch.split_at_mut(queries * group * last);
+    let (dots, rest) = rest.split_at_mut(queries * group * LANES);
+    let (dots, _) = dots.as_chunks_mut::<LANES>();
     let (row, rest) = rest.split_at_mut(hd);
     // Keys of `LANES` positions, transposed: `tile[d * LANES + l]`.
     let tile = &mut rest[..hd * LANES];
@@ -114,15 +116,16 @@ pub fn attend_group(
             KvRows::F16(v) => (ops.key_tile_f16)(&v[first..], stride, m, tile),
             KvRows::F32(v) => (ops.key_tile_f32)(&v[first..], stride, m, tile),
         }
-        for t in first_seeing(s0)..queries {
-            let mt = m.min(span + t - s0);
-            for h in 0..group {
-                let r = t * group + h;
-                let mut acc = [0f32; LANES];
-                (ops.lane_dots)(tile, &q[r * hd..(r + 1) * hd], &mut acc);
-                for (sc, a) in scores[r * last + s0..][..mt].iter_mut().zip(acc) {
-                    *sc = a * scale;
-                }
+        // The query rows (query t, head h: row t · group + h) that see position s0,
+        // all at once.
+        let r0 = first_seeing(s0) * group;
+        let dots = &mut dots[r0..queries * group];
+        dots.fill([0.0; LANES]);
+        (ops.lane_dots)(tile, &q[r0 * hd..], dots);
+        for (r, acc) in (r0..).zip(dots.iter()) {
+            let mt = m.min(span + r / group - s0);
+            for (sc, a) in scores[r * last + s0..][..mt].iter_mut().zip(acc) {
+                *sc = a * scale;
             }
         }
     }

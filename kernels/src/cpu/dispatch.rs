@@ -64,9 +64,10 @@ pub(crate) struct Ops {
     pub softmax: fn(x: &mut [f32]),
     pub rope: fn(x: &mut [f32], head_dim: usize, angles: &RopeAngles, style: RopeStyle),
     pub swiglu: fn(gate: &mut [f32], up: &[f32]),
-    /// Attention scores of [`SCORE_LANES`] positions; must equal the scalar version bit
-    /// for bit (each lane a sequential sum of plain products).
-    pub lane_dots: fn(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]),
+    /// Attention scores of [`SCORE_LANES`] positions for `acc.len()` query rows (`q`,
+    /// row after row), added to `acc`; must equal the scalar version bit for bit (each
+    /// lane a sequential sum of plain products).
+    pub lane_dots: fn(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]),
     /// `y += a * x`; must equal the scalar version bit for bit (no FMA).
     pub axpy: fn(y: &mut [f32], a: f32, x: &[f32]),
     /// Cached keys of up to [`SCORE_LANES`] positions, transposed for `lane_dots`.

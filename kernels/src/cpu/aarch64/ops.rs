@@ -233,15 +233,19 @@ fn swiglu(gate: &mut [f32], up: &[f32]) {
 }
 
 #[target_feature(enable = "neon")]
-fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]) {
+fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]) {
     const { assert!(SCORE_LANES == 8) };
-    let (mut lo, mut hi) = (load(&acc[..4]), load(&acc[4..]));
-    for (t, &qd) in tile.chunks_exact(8).zip(q) {
-        lo = vaddq_f32(lo, vmulq_n_f32(load(t), qd));
-        hi = vaddq_f32(hi, vmulq_n_f32(load(&t[4..]), qd));
+    let hd = tile.len() / SCORE_LANES;
+    assert!(q.len() >= acc.len() * hd);
+    for (acc, q) in acc.iter_mut().zip(q.chunks_exact(hd)) {
+        let (mut lo, mut hi) = (load(&acc[..4]), load(&acc[4..]));
+        for (t, &qd) in tile.chunks_exact(8).zip(q) {
+            lo = vaddq_f32(lo, vmulq_n_f32(load(t), qd));
+            hi = vaddq_f32(hi, vmulq_n_f32(load(&t[4..]), qd));
+        }
+        store(&mut acc[..4], lo);
+        store(&mut acc[4..], hi);
     }
-    store(&mut acc[..4], lo);
-    store(&mut acc[4..], hi);
 }
 
 #[target_feature(enable = "neon")]
@@ -279,7 +283,7 @@ pub(crate) fn table() -> Ops {
         // SAFETY: NEON is part of the aarch64 baseline.
         unsafe { swiglu(gate, up) }
     }
-    fn lane_dots_entry(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]) {
+    fn lane_dots_entry(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]) {
         // SAFETY: NEON is part of the aarch64 baseline.
         unsafe { lane_dots(tile, q, acc) }
     }

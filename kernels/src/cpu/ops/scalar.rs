@@ -91,11 +91,14 @@ pub fn add_assign(acc: &mut [f32], x: &[f32]) {
 
 /// `acc[l] += tile[d * SCORE_LANES + l] * q[d]` for `d` in order: each lane is one
 /// sequential f32 dot product (no FMA), whatever the lane count of the machine.
-pub fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]) {
-    assert!(tile.len() >= q.len() * SCORE_LANES);
-    for (t, &qd) in tile.chunks_exact(SCORE_LANES).zip(q) {
-        for (a, &k) in acc.iter_mut().zip(t) {
-            *a += k * qd;
+pub fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]) {
+    let hd = tile.len() / SCORE_LANES;
+    assert!(q.len() >= acc.len() * hd);
+    for (acc, q) in acc.iter_mut().zip(q.chunks_exact(hd)) {
+        for (t, &qd) in tile.chunks_exact(SCORE_LANES).zip(q) {
+            for (a, &k) in acc.iter_mut().zip(t) {
+                *a += k * qd;
+            }
         }
     }
 }

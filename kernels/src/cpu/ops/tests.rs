@@ -197,15 +197,24 @@ fn check_axpy(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
     assert_bits(&format!("{name} axpy"), &got, &want);
 }
 
-/// Bit-identical, for head dimensions of every length in the list.
+/// Bit-identical, for head dimensions of every length in the list and 1 to 9 query
+/// rows (whole groups of rows and rows left over).
 fn check_lane_dots(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
     let tile = rng.vec(hd * SCORE_LANES, 2.0);
-    let q = rng.vec(hd, 2.0);
-    let start: [f32; SCORE_LANES] = std::array::from_fn(|_| rng.unit());
-    let (mut got, mut want) = (start, start);
-    (ops.lane_dots)(&tile, &q, &mut got);
-    scalar::lane_dots(&tile, &q, &mut want);
-    assert_bits(&format!("{name} lane_dots hd={hd}"), &got, &want);
+    for rows in 1..=9 {
+        let q = rng.vec(rows * hd, 2.0);
+        let start: Vec<[f32; SCORE_LANES]> = (0..rows)
+            .map(|_| std::array::from_fn(|_| rng.unit()))
+            .collect();
+        let (mut got, mut want) = (start.clone(), start);
+        (ops.lane_dots)(&tile, &q, &mut got);
+        scalar::lane_dots(&tile, &q, &mut want);
+        assert_bits(
+            &format!("{name} lane_dots hd={hd} rows={rows}"),
+            got.as_flattened(),
+            want.as_flattened(),
+        );
+    }
 }
 
 /// Bit-identical (a transpose and exact f16 widening), for every row count and a

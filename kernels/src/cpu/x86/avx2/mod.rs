@@ -182,7 +182,7 @@ pub(crate) fn ops_table() -> Ops {
         // SAFETY: as for `exp`.
         unsafe { ops::swiglu(gate, up) }
     }
-    fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]) {
+    fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]) {
         // SAFETY: as for `exp`.
         unsafe { ops::lane_dots(tile, q, acc) }
     }

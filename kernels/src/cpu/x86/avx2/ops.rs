@@ -276,14 +276,38 @@ pub(super) fn swiglu(gate: &mut [f32], up: &[f32]) {
     }
 }
 
+/// Four query rows at a time: each lane's sum is a chain of dependent adds, so four
+/// independent chains keep the adder busy where one waits on its latency.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [f32; SCORE_LANES]) {
+pub(super) fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]) {
     const { assert!(SCORE_LANES == 8) };
-    let mut a = load(acc);
-    for (t, &qd) in tile.chunks_exact(8).zip(q) {
-        a = _mm256_add_ps(a, _mm256_mul_ps(load(t), _mm256_set1_ps(qd)));
+    let hd = tile.len() / SCORE_LANES;
+    assert!(q.len() >= acc.len() * hd);
+    let mut rows = acc.chunks_exact_mut(4);
+    let mut qs = q.chunks_exact(4 * hd);
+    for (acc, q) in (&mut rows).zip(&mut qs) {
+        let mut a: [__m256; 4] = std::array::from_fn(|i| load(&acc[i]));
+        for (d, t) in tile.chunks_exact(8).enumerate() {
+            let t = load(t);
+            for (i, a) in a.iter_mut().enumerate() {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(t, _mm256_set1_ps(q[i * hd + d])));
+            }
+        }
+        for (acc, a) in acc.iter_mut().zip(a) {
+            store(acc, a);
+        }
     }
-    store(acc, a);
+    for (acc, q) in rows
+        .into_remainder()
+        .iter_mut()
+        .zip(qs.remainder().chunks_exact(hd))
+    {
+        let mut a = load(acc);
+        for (t, &qd) in tile.chunks_exact(8).zip(q) {
+            a = _mm256_add_ps(a, _mm256_mul_ps(load(t), _mm256_set1_ps(qd)));
+        }
+        store(acc, a);
+    }
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]

@@ -135,12 +135,9 @@ pub fn attend_group(
     out.fill(0.0);
     for s in 0..last {
         let v = values.load(s * stride + offset, row);
-        for t in first_seeing(s)..queries {
-            for h in 0..group {
-                let r = t * group + h;
-                (ops.axpy)(&mut out[r * hd..(r + 1) * hd], scores[r * last + s], v);
-            }
-        }
+        // Every query row that sees position s: row r's weight is scores[r · last + s].
+        let r0 = first_seeing(s) * group;
+        (ops.axpy)(&mut out[r0 * hd..], &scores[r0 * last + s..], last, v);
     }
 }
 

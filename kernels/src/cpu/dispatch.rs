@@ -68,8 +68,9 @@ pub(crate) struct Ops {
     /// row after row), added to `acc`; must equal the scalar version bit for bit (each
     /// lane a sequential sum of plain products).
     pub lane_dots: fn(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]),
-    /// `y += a * x`; must equal the scalar version bit for bit (no FMA).
-    pub axpy: fn(y: &mut [f32], a: f32, x: &[f32]),
+    /// `y_i += a[i · stride] * x` for each row `y_i` of `y` (rows as long as `x`); must
+    /// equal the scalar version bit for bit (no FMA).
+    pub axpy: fn(y: &mut [f32], a: &[f32], stride: usize, x: &[f32]),
     /// Cached keys of up to [`SCORE_LANES`] positions, transposed for `lane_dots`.
     pub key_tile_f16: fn(src: &[u16], stride: usize, m: usize, tile: &mut [f32]),
     pub key_tile_f32: fn(src: &[f32], stride: usize, m: usize, tile: &mut [f32]),

@@ -8,7 +8,7 @@
 use std::arch::aarch64::*;
 
 use crate::cpu::dispatch::{Ops, SCORE_LANES};
-use crate::cpu::ops::{RopeAngles, RopeStyle, EXP_TAYLOR};
+use crate::cpu::ops::{scalar, RopeAngles, RopeStyle, EXP_TAYLOR};
 
 /// 4 f32 from the start of `s`.
 #[inline]
@@ -249,15 +249,17 @@ fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]) {
 }
 
 #[target_feature(enable = "neon")]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    assert_eq!(y.len(), x.len());
-    let mut yc = y.chunks_exact_mut(4);
-    let mut xc = x.chunks_exact(4);
-    for (yv, xv) in (&mut yc).zip(&mut xc) {
-        store(yv, vaddq_f32(load(yv), vmulq_n_f32(load(xv), a)));
-    }
-    for (o, &v) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
-        *o += a * v;
+fn axpy(y: &mut [f32], a: &[f32], stride: usize, x: &[f32]) {
+    for (i, y) in scalar::axpy_rows(y, a, stride, x) {
+        let a = a[i * stride];
+        let mut yc = y.chunks_exact_mut(4);
+        let mut xc = x.chunks_exact(4);
+        for (yv, xv) in (&mut yc).zip(&mut xc) {
+            store(yv, vaddq_f32(load(yv), vmulq_n_f32(load(xv), a)));
+        }
+        for (o, &v) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
+            *o += a * v;
+        }
     }
 }
 
@@ -287,9 +289,9 @@ pub(crate) fn table() -> Ops {
         // SAFETY: NEON is part of the aarch64 baseline.
         unsafe { lane_dots(tile, q, acc) }
     }
-    fn axpy_entry(y: &mut [f32], a: f32, x: &[f32]) {
+    fn axpy_entry(y: &mut [f32], a: &[f32], stride: usize, x: &[f32]) {
         // SAFETY: NEON is part of the aarch64 baseline.
-        unsafe { axpy(y, a, x) }
+        unsafe { axpy(y, a, stride, x) }
     }
     Ops {
         exp: exp_entry,
@@ -300,7 +302,7 @@ pub(crate) fn table() -> Ops {
         lane_dots: lane_dots_entry,
         axpy: axpy_entry,
         // Not vectorized for NEON yet: the scalar transposes.
-        key_tile_f16: crate::cpu::ops::scalar::key_tile_f16,
-        key_tile_f32: crate::cpu::ops::scalar::key_tile_f32,
+        key_tile_f16: scalar::key_tile_f16,
+        key_tile_f32: scalar::key_tile_f32,
     }
 }

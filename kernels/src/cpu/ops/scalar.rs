@@ -103,12 +103,30 @@ pub fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]]) {
     }
 }
 
-/// `y[i] += a * x[i]` (a multiply then an add, no FMA).
-pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    assert_eq!(y.len(), x.len());
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o += a * v;
+/// `y_i[j] += a[i * stride] * x[j]` for each row `y_i` of `y` (a multiply then an
+/// add, no FMA).
+pub fn axpy(y: &mut [f32], a: &[f32], stride: usize, x: &[f32]) {
+    for (i, y) in axpy_rows(y, a, stride, x) {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o += a[i * stride] * v;
+        }
     }
+}
+
+/// The rows of `y` for [`axpy`], numbered, after checking every coefficient exists.
+pub(crate) fn axpy_rows<'a>(
+    y: &'a mut [f32],
+    a: &[f32],
+    stride: usize,
+    x: &[f32],
+) -> impl Iterator<Item = (usize, &'a mut [f32])> {
+    let rows = if x.is_empty() { 0 } else { y.len() / x.len() };
+    assert!(rows * x.len() == y.len(), "axpy: y is not whole rows");
+    assert!(
+        rows == 0 || (rows - 1) * stride < a.len(),
+        "axpy: coefficients"
+    );
+    y.chunks_exact_mut(x.len().max(1)).enumerate()
 }
 
 /// Transposes `m <= SCORE_LANES` rows (`stride` apart from the start of `src`) of

@@ -186,15 +186,18 @@ fn check_swiglu(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
     }
 }
 
-/// Bit-identical: attention's exactness depends on it.
+/// Bit-identical: attention's exactness depends on it. 1 to 5 rows, coefficients
+/// strided.
 fn check_axpy(name: &str, ops: &Ops, n: usize, rng: &mut Rng) {
     let x = rng.vec(n, 2.0);
-    let y = rng.vec(n, 2.0);
-    let a = rng.unit();
-    let (mut got, mut want) = (y.clone(), y);
-    (ops.axpy)(&mut got, a, &x);
-    scalar::axpy(&mut want, a, &x);
-    assert_bits(&format!("{name} axpy"), &got, &want);
+    for rows in 1..=5 {
+        let y = rng.vec(rows * n, 2.0);
+        let a = rng.vec(3 * rows, 1.0);
+        let (mut got, mut want) = (y.clone(), y);
+        (ops.axpy)(&mut got, &a, 3, &x);
+        scalar::axpy(&mut want, &a, 3, &x);
+        assert_bits(&format!("{name} axpy rows={rows}"), &got, &want);
+    }
 }
 
 /// Bit-identical, for head dimensions of every length in the list and 1 to 9 query

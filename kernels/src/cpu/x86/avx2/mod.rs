@@ -186,9 +186,9 @@ pub(crate) fn ops_table() -> Ops {
         // SAFETY: as for `exp`.
         unsafe { ops::lane_dots(tile, q, acc) }
     }
-    fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    fn axpy(y: &mut [f32], a: &[f32], stride: usize, x: &[f32]) {
         // SAFETY: as for `exp`.
-        unsafe { ops::axpy(y, a, x) }
+        unsafe { ops::axpy(y, a, stride, x) }
     }
     fn key_tile_f16(src: &[u16], stride: usize, m: usize, tile: &mut [f32]) {
         // SAFETY: as for `exp`.

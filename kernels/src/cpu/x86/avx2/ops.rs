@@ -12,7 +12,7 @@
 use std::arch::x86_64::*;
 
 use crate::cpu::dispatch::SCORE_LANES;
-use crate::cpu::ops::{RopeAngles, RopeStyle, EXP_TAYLOR};
+use crate::cpu::ops::{scalar, RopeAngles, RopeStyle, EXP_TAYLOR};
 
 /// 8 f32 from the start of `s`.
 #[inline]
@@ -311,16 +311,18 @@ pub(super) fn lane_dots(tile: &[f32], q: &[f32], acc: &mut [[f32; SCORE_LANES]])
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    assert_eq!(y.len(), x.len());
-    let va = _mm256_set1_ps(a);
-    let mut yc = y.chunks_exact_mut(8);
-    let mut xc = x.chunks_exact(8);
-    for (yv, xv) in (&mut yc).zip(&mut xc) {
-        store(yv, _mm256_add_ps(load(yv), _mm256_mul_ps(va, load(xv))));
-    }
-    for (o, &v) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
-        *o += a * v;
+pub(super) fn axpy(y: &mut [f32], a: &[f32], stride: usize, x: &[f32]) {
+    for (i, y) in scalar::axpy_rows(y, a, stride, x) {
+        let a = a[i * stride];
+        let va = _mm256_set1_ps(a);
+        let mut yc = y.chunks_exact_mut(8);
+        let mut xc = x.chunks_exact(8);
+        for (yv, xv) in (&mut yc).zip(&mut xc) {
+            store(yv, _mm256_add_ps(load(yv), _mm256_mul_ps(va, load(xv))));
+        }
+        for (o, &v) in yc.into_remainder().iter_mut().zip(xc.remainder()) {
+            *o += a * v;
+        }
     }
 }
 

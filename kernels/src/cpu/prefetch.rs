@@ -13,6 +13,19 @@ pub(crate) fn prefetch(data: &[u8], at: usize, len: usize) {
     }
 }
 
+/// Part `part` of `parts` equal shares of the `bytes` at `next`, a line at a time: a
+/// tile working through its `parts` blocks asks for the next tile's rows a share per
+/// block, so that memory streams them in while it computes (decode reads every weight
+/// once and waits on memory otherwise). A hint only, whatever the address.
+#[cfg(target_arch = "x86_64")] // the tiles that use it
+#[inline(always)]
+pub(crate) fn share(next: *const u8, bytes: usize, parts: usize, part: usize) {
+    let lines = bytes.div_ceil(64 * parts);
+    for l in 0..lines {
+        line(next.wrapping_add((part * lines + l) * 64));
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn line(p: *const u8) {

@@ -15,17 +15,18 @@ fn nibbles(qs: &[u8], offset: i8) -> [i8; 32] {
     q
 }
 
-pub(crate) fn vec_dot_q4_0_q8_0(w: &[u8], x: &[u8]) -> f32 {
-    let mut sumf = 0f32;
-    for (bw, bx) in w
-        .chunks_exact(q4_0::BLOCK_BYTES)
+/// Per Q4_0 block: the integer sum and both scales, for the two per-block formulas.
+fn q4_0_blocks<'a>(w: &'a [u8], x: &'a [u8]) -> impl Iterator<Item = (f32, f32, f32)> + 'a {
+    w.chunks_exact(q4_0::BLOCK_BYTES)
         .zip(x.chunks_exact(q8_0::BLOCK_BYTES))
-    {
-        let q = nibbles(&bw[2..18], 8);
-        let sumi = super::dot_i8(&q, &bx[2..34]);
-        sumf += sumi as f32 * read_f16(bw, 0) * read_f16(bx, 0);
-    }
-    sumf
+        .map(|(bw, bx)| {
+            let sumi = super::dot_i8(&nibbles(&bw[2..18], 8), &bx[2..34]);
+            (sumi as f32, read_f16(bw, 0), read_f16(bx, 0))
+        })
+}
+
+pub(crate) fn vec_dot_q4_0_q8_0(w: &[u8], x: &[u8]) -> f32 {
+    q4_0_blocks(w, x).fold(0f32, |sumf, (sumi, dw, dx)| sumf + sumi * dw * dx)
 }
 
 /// Q4_0 x Q8_0 as llama.cpp's repacked Q4_0 kernels compute it on x86 (where it
@@ -33,16 +34,7 @@ pub(crate) fn vec_dot_q4_0_q8_0(w: &[u8], x: &[u8]) -> f32 {
 /// reproduces it bit for bit.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn vec_dot_q4_0_q8_0_fused(w: &[u8], x: &[u8]) -> f32 {
-    let mut sumf = 0f32;
-    for (bw, bx) in w
-        .chunks_exact(q4_0::BLOCK_BYTES)
-        .zip(x.chunks_exact(q8_0::BLOCK_BYTES))
-    {
-        let q = nibbles(&bw[2..18], 8);
-        let sumi = super::dot_i8(&q, &bx[2..34]);
-        sumf = (sumi as f32).mul_add(read_f16(bw, 0) * read_f16(bx, 0), sumf);
-    }
-    sumf
+    q4_0_blocks(w, x).fold(0f32, |sumf, (sumi, dw, dx)| sumi.mul_add(dw * dx, sumf))
 }
 
 pub(crate) fn vec_dot_q4_1_q8_1(w: &[u8], x: &[u8]) -> f32 {

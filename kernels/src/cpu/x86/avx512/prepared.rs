@@ -24,18 +24,22 @@ pub(super) fn group(n: usize, t0: usize, blocks: usize, bytes: usize) -> (usize,
 }
 
 /// Writes the layout from `n` quantized activation rows `qx` (blocks of
-/// `block_bytes`): `fill(block, values, scale, extra)` for each token and block.
+/// `block_bytes`): `fill(block, values, scale, extra)` for each token and block. With
+/// `interleaved` a group's values go four bytes at a time (values 4j..4j + 4 of every
+/// token of the group together, `4m` bytes per j), as the Q4_0 tile reads them.
 pub(super) fn prepare(
     qx: &[u8],
     n: usize,
     out: &mut [u8],
     block_bytes: usize,
     bytes: usize,
+    interleaved: bool,
     fill: impl Fn(&[u8], &mut [u8], &mut [u8], &mut [u8]),
 ) {
     let q_bytes = qx.len() / n;
     let blocks = q_bytes / block_bytes;
     let extra = bytes - 32 - 4;
+    let mut token_values = [0u8; 32];
     for t0 in (0..n).step_by(TILE_TOKENS) {
         let (start, m) = group(n, t0, blocks, bytes);
         for b in 0..blocks {
@@ -44,12 +48,18 @@ pub(super) fn prepare(
             let (scales, extras) = rest.split_at_mut(4 * m);
             for k in 0..m {
                 let blk = &qx[(t0 + k) * q_bytes + b * block_bytes..][..block_bytes];
-                fill(
-                    blk,
-                    &mut values[32 * k..32 * k + 32],
+                let (scale, extra) = (
                     &mut scales[4 * k..4 * k + 4],
                     &mut extras[extra * k..extra * (k + 1)],
                 );
+                if interleaved {
+                    fill(blk, &mut token_values, scale, extra);
+                    for (j, four) in token_values.chunks_exact(4).enumerate() {
+                        values[4 * (m * j + k)..][..4].copy_from_slice(four);
+                    }
+                } else {
+                    fill(blk, &mut values[32 * k..32 * k + 32], scale, extra);
+                }
             }
         }
     }

@@ -15,8 +15,9 @@
 
 use std::arch::x86_64::*;
 
-use super::prepared::group;
+use super::prepared::{group, prepare};
 use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
+use crate::cpu::prefetch;
 use crate::quant::float::f16_to_f32;
 use crate::quant::{q4_0, q8_0};
 
@@ -49,16 +50,14 @@ unsafe fn tile<const C: usize>(
     let nibble = _mm512_set1_epi8(0x0f);
     // Lanes 4r..4r + 4 take element r: row r's scale across its 128-bit lane.
     let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    // The next tile's rows (contiguous after this tile's), a few cache lines per
-    // block, so that memory streams them in while this tile computes (decode).
-    let next = w.wrapping_add(TILE_ROWS * row_bytes);
-    let lines_per_block = (TILE_ROWS * row_bytes).div_ceil(64 * blocks);
     for b in 0..blocks {
-        for l in 0..lines_per_block {
-            let at = (b * lines_per_block + l) * 64;
-            // A prefetch is a hint: it never faults, even past the matrix's end.
-            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(at).cast());
-        }
+        // The next tile's rows, contiguous after this tile's.
+        prefetch::share(
+            w.wrapping_add(TILE_ROWS * row_bytes),
+            TILE_ROWS * row_bytes,
+            blocks,
+            b,
+        );
         // SAFETY (all pointer arithmetic and loads below): within the extents checked
         // by `run`; the masked loads read only the tile's tokens.
         let (lo, hi, dw) = unsafe {
@@ -189,29 +188,22 @@ pub(crate) fn tile_q4_0_q8_0(
     unsafe { for_tokens!(tokens, run(w, row_bytes, act, n, t0, out)) }
 }
 
-/// Q8_0 activations in the layout of `prepared.rs`, except that a group's values are
-/// interleaved four bytes at a time (values 4j..4j + 4 of every token together), and
-/// the extra is the offset −8 · Σ x.
+/// Q8_0 activations in the layout of `prepared.rs`, values interleaved, the extra
+/// being the offset −8 · Σ x.
 pub(crate) fn prepare_for_q4_0(qx: &[u8], n: usize, out: &mut [u8]) {
-    let q_bytes = qx.len() / n;
-    let blocks = q_bytes / q8_0::BLOCK_BYTES;
-    for t0 in (0..n).step_by(TILE_TOKENS) {
-        let (start, m) = group(n, t0, blocks, PREPARED);
-        for b in 0..blocks {
-            let o = &mut out[start + b * m * PREPARED..][..m * PREPARED];
-            let (values, rest) = o.split_at_mut(32 * m);
-            let (scales, offsets) = rest.split_at_mut(4 * m);
-            for k in 0..m {
-                let blk = &qx[(t0 + k) * q_bytes + b * q8_0::BLOCK_BYTES..][..q8_0::BLOCK_BYTES];
-                let v = &blk[2..];
-                for (j, four) in v.chunks_exact(4).enumerate() {
-                    values[4 * (m * j + k)..][..4].copy_from_slice(four);
-                }
-                let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
-                scales[4 * k..4 * k + 4].copy_from_slice(&d.to_le_bytes());
-                let sum: i32 = v.iter().map(|&x| x as i8 as i32).sum();
-                offsets[4 * k..4 * k + 4].copy_from_slice(&(-8 * sum).to_le_bytes());
-            }
-        }
-    }
+    prepare(
+        qx,
+        n,
+        out,
+        q8_0::BLOCK_BYTES,
+        PREPARED,
+        true,
+        |blk, values, scale, offset| {
+            let v = &blk[2..];
+            values.copy_from_slice(v);
+            scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());
+            let sum: i32 = v.iter().map(|&x| x as i8 as i32).sum();
+            offset.copy_from_slice(&(-8 * sum).to_le_bytes());
+        },
+    )
 }

@@ -19,6 +19,7 @@ use std::arch::x86_64::*;
 
 use super::prepared::{self, group};
 use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
+use crate::cpu::prefetch;
 use crate::cpu::x86::avx2::hsum;
 use crate::quant::float::f16_to_f32;
 use crate::quant::{q4_1, q5_0, q5_1, q8_0, q8_1};
@@ -274,17 +275,14 @@ unsafe fn tile<F: Format, const C: usize>(
     let mut mins_of_row = [_mm256_setzero_ps(); TILE_ROWS];
     let mut mins_of_token = [_mm_setzero_ps(); C];
     let (start, m) = group(n, t0, blocks, prepared::<F>());
-    // The next tile's rows (contiguous after this tile's), a few cache lines per
-    // block, so that memory streams them in while this tile computes: decode reads
-    // every weight once and waits on memory otherwise.
-    let next = w.wrapping_add(TILE_ROWS * row_bytes);
-    let lines_per_block = (TILE_ROWS * row_bytes).div_ceil(64 * blocks);
     for b in 0..blocks {
-        for l in 0..lines_per_block {
-            let at = (b * lines_per_block + l) * 64;
-            // A prefetch is a hint: it never faults, even past the matrix's end.
-            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(at).cast());
-        }
+        // The next tile's rows, contiguous after this tile's.
+        prefetch::share(
+            w.wrapping_add(TILE_ROWS * row_bytes),
+            TILE_ROWS * row_bytes,
+            blocks,
+            b,
+        );
         // SAFETY (all pointer arithmetic below): within the extents checked by `run`.
         let base = unsafe { act.add(start + b * m * prepared::<F>()) };
         let (values, scales, extra) = unsafe { (base, base.add(32 * m), base.add(36 * m)) };
@@ -422,6 +420,7 @@ fn prepare_q8_0(qx: &[u8], n: usize, out: &mut [u8], offset: i32) {
         out,
         q8_0::BLOCK_BYTES,
         PREPARED_Q8_0,
+        false,
         |blk, values, scale, extra| {
             let v = &blk[2..];
             if offset == 0 {
@@ -445,6 +444,7 @@ fn prepare_q8_1(qx: &[u8], n: usize, out: &mut [u8]) {
         out,
         q8_1::BLOCK_BYTES,
         PREPARED_Q8_1,
+        false,
         |blk, values, scale, sum| {
             values.copy_from_slice(&blk[4..]);
             scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());

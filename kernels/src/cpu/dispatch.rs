@@ -112,15 +112,70 @@ pub(crate) fn type_index(ty: GgmlType) -> usize {
 
 pub(crate) fn kernels() -> &'static Kernels {
     static KERNELS: OnceLock<Kernels> = OnceLock::new();
-    KERNELS.get_or_init(select)
+    KERNELS.get_or_init(|| select(pinned_level().unwrap_or(usize::MAX)))
 }
 
-fn select() -> Kernels {
+/// The instruction-set levels of this architecture, lowest first: each table adds
+/// to the one below it. `EDGELM_CPU` names one to stop at.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const LEVELS: &[&str] = &["scalar", "avx2", "avx512"];
+#[cfg(all(target_arch = "aarch64", target_endian = "little"))]
+pub(crate) const LEVELS: &[&str] = &["scalar", "neon", "dotprod"];
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_endian = "little")
+)))]
+pub(crate) const LEVELS: &[&str] = &["scalar"];
+
+/// The highest level of [`LEVELS`] this CPU runs.
+pub(crate) fn detected_level() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    return super::x86::detected_level();
+    #[cfg(all(target_arch = "aarch64", target_endian = "little"))]
+    return super::aarch64::detected_level();
+    #[allow(unreachable_code)]
+    0
+}
+
+/// The level `EDGELM_CPU` asks for, when it names one of [`LEVELS`] that this CPU
+/// runs ([`cpu_pin_error`] reports the other cases; the kernels then ignore it).
+fn pinned_level() -> Option<usize> {
+    let want = std::env::var("EDGELM_CPU").ok()?;
+    LEVELS
+        .iter()
+        .position(|l| *l == want)
+        .filter(|&l| l <= detected_level())
+}
+
+/// Why `EDGELM_CPU` cannot be honoured (an unknown name, or a level this CPU lacks),
+/// or `None` when it is unset or valid. Programs check this before running: a
+/// benchmark of the wrong instruction set would mislead.
+pub(crate) fn cpu_pin_error() -> Option<String> {
+    let want = std::env::var("EDGELM_CPU").ok()?;
+    let runs = &LEVELS[..=detected_level()];
+    match LEVELS.iter().position(|l| *l == want) {
+        None => Some(format!(
+            "EDGELM_CPU={want} is not an instruction set of this architecture (one of: {})",
+            LEVELS.join(", ")
+        )),
+        Some(l) if l > detected_level() => Some(format!(
+            "EDGELM_CPU={want}: this CPU lacks it (it runs: {})",
+            runs.join(", ")
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The kernel table of `level` (an index into [`LEVELS`], capped at what this CPU
+/// runs): the scalar definitions overlaid by each SIMD set up to that level.
+pub(crate) fn select(level: usize) -> Kernels {
     #[allow(unused_mut)]
     let mut k = super::scalar::kernels();
+    let level = level.min(detected_level());
     #[cfg(target_arch = "x86_64")]
-    super::x86::upgrade(&mut k);
+    super::x86::upgrade(&mut k, level);
     #[cfg(all(target_arch = "aarch64", target_endian = "little"))]
-    super::aarch64::upgrade(&mut k);
+    super::aarch64::upgrade(&mut k, level);
+    let _ = level;
     k
 }

@@ -75,3 +75,11 @@ pub fn has_vec_dot(ty: GgmlType) -> bool {
 pub fn kernel_set() -> &'static str {
     dispatch::kernels().name
 }
+
+/// Why the `EDGELM_CPU` setting (an instruction set to pin: `scalar`, `avx2`,
+/// `avx512` on x86_64; `scalar`, `neon`, `dotprod` on aarch64) cannot be honoured,
+/// or `None` when it is unset or valid. Binaries refuse to run on an error, rather
+/// than silently measuring another instruction set.
+pub fn cpu_pin_error() -> Option<String> {
+    dispatch::cpu_pin_error()
+}

@@ -1,8 +1,8 @@
-//! Every tile kernel of this CPU's table against the dot kernel it reproduces: bit-identical
-//! outputs, on random rows of several lengths (large and all-zero blocks included),
-//! so tiled prefill and one-token decode give the same logits.
+//! Every tile kernel of every instruction-set level this CPU runs against the dot kernel
+//! it reproduces: bit-identical outputs, on random rows of several lengths (large and
+//! all-zero blocks included), so tiled prefill and one-token decode give the same logits.
 
-use super::dispatch::{kernels, TILE_ROWS, TILE_TOKENS};
+use super::dispatch::{detected_level, select, Kernels, LEVELS, TILE_ROWS, TILE_TOKENS};
 use super::test_data::values;
 use super::vec_dot_type;
 use crate::quant::{quantize_row, GgmlType};
@@ -18,9 +18,24 @@ fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// The levels whose tables have tiles: on these the test must check some, so a table
+/// that lost its tiles fails instead of passing with nothing checked.
+const TILED: &[&str] = &["avx512"];
+
 #[test]
 fn tiles_equal_their_dot_kernels_bit_for_bit() {
-    let k = kernels();
+    for level in 0..=detected_level() {
+        let k = select(level);
+        let checked = check_tiles(&k);
+        eprintln!("{}: {checked} tile kernels checked", k.name);
+        if TILED.contains(&LEVELS[level]) {
+            assert!(checked > 0, "{}: no tile kernels installed", LEVELS[level]);
+        }
+    }
+}
+
+/// Checks every tile of `k`; returns how many there were.
+fn check_tiles(k: &Kernels) -> usize {
     let mut checked = 0;
     for ty in GgmlType::ALL {
         let Some(tk) = k.tile(ty) else {
@@ -73,5 +88,5 @@ fn tiles_equal_their_dot_kernels_bit_for_bit() {
             }
         }
     }
-    eprintln!("{}: {checked} tile kernels checked", k.name);
+    checked
 }

@@ -46,15 +46,28 @@ fn dotprod_kernels() -> [(GgmlType, VecDotFn); 8] {
     ]
 }
 
-/// Overlays the NEON kernels on `k`, then the SDOT ones when this CPU has them.
-pub(crate) fn upgrade(k: &mut Kernels) {
+/// 1 (NEON) or 2 (dotprod) of `dispatch::LEVELS`, as this CPU reports.
+pub(crate) fn detected_level() -> usize {
+    if has_dotprod() {
+        2
+    } else {
+        1
+    }
+}
+
+/// Overlays the NEON kernels on `k` (`level` ≥ 1), then the SDOT ones (`level` ≥ 2);
+/// the caller caps `level` at [`detected_level`].
+pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
+    if level == 0 {
+        return;
+    }
     k.name = "neon";
     k.dot_f32 = neon::dot_f32;
     k.ops = ops::table();
     for (ty, f) in neon_kernels() {
         k.vec_dot[type_index(ty)] = Some(f);
     }
-    if has_dotprod() {
+    if level >= 2 {
         k.name = "neon+dotprod";
         for (ty, f) in dotprod_kernels() {
             k.vec_dot[type_index(ty)] = Some(f);

@@ -162,7 +162,7 @@ fn dispatch_follows_cpu_features() {
     };
     assert_eq!(crate::cpu::kernel_set(), want);
     let mut k = scalar::kernels();
-    upgrade(&mut k);
+    upgrade(&mut k, detected_level());
     let installed = if has_dotprod() {
         dotprod_kernels().to_vec()
     } else {

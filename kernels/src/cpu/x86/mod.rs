@@ -13,14 +13,23 @@ use super::dispatch::{type_index, Kernels, PrepareFn, TileFn, TileKernel, VecDot
 use super::scalar;
 use crate::quant::GgmlType;
 
-/// Overlays the best kernels this CPU supports on `k`.
-pub(crate) fn upgrade(k: &mut Kernels) {
-    if !has_avx2() {
-        return;
+/// Overlays the kernels of `dispatch::LEVELS` up to `level` on `k`; the caller caps
+/// `level` at [`detected_level`].
+pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
+    if level >= 1 {
+        upgrade_avx2(k);
     }
-    upgrade_avx2(k);
-    if avx512::detected() {
+    if level >= 2 {
         upgrade_avx512(k);
+    }
+}
+
+/// 0 (scalar), 1 (AVX2) or 2 (AVX-512 with VNNI), as this CPU reports.
+pub(crate) fn detected_level() -> usize {
+    match (has_avx2(), avx512::detected()) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
     }
 }
 

@@ -100,7 +100,7 @@ fn avx512_kernels_match_scalar() {
     let mut avx2 = scalar::kernels();
     upgrade_avx2(&mut avx2);
     let mut k = scalar::kernels();
-    upgrade(&mut k);
+    upgrade(&mut k, detected_level());
     assert_eq!(k.name, "avx512vnni");
     let s = scalar::kernels();
     for ty in GgmlType::ALL {
@@ -120,7 +120,7 @@ fn dot_f32_matches_scalar() {
         return;
     }
     let mut k = scalar::kernels();
-    upgrade(&mut k);
+    upgrade(&mut k, detected_level());
     for n in [1usize, 7, 8, 15, 16, 17, 31, 32, 33, 100, 576] {
         let (p, q) = (values(n, 5, 1.0), values(n, 6, 1.0));
         let want = scalar::dot_f32(&p, &q);
@@ -177,7 +177,7 @@ fn activation_quantizers_match_reference() {
         return;
     }
     let mut k = scalar::kernels();
-    upgrade(&mut k);
+    upgrade(&mut k, detected_level());
     let mut rows: Vec<Vec<f32>> = (0..50u64)
         .map(|s| values(32 * 7, s, 1.0 + s as f32))
         .collect();

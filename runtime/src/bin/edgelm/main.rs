@@ -36,6 +36,10 @@ fn main() {
     let started = std::time::Instant::now();
     edgelm_runtime::process::default_sigpipe();
     let cli = Cli::parse();
+    if let Some(e) = edgelm_kernels::cpu::cpu_pin_error() {
+        eprintln!("edgelm: error: {e}");
+        std::process::exit(2);
+    }
     let result = match cli.command {
         Command::Run(a) => run::main(a, started),
         Command::Info(a) => info::main(a),

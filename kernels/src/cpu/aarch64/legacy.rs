@@ -1,8 +1,9 @@
 //! Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights (blocks of 32) against Q8_0/Q8_1
 //! activations: the per-block formulas of `scalar/`, with the integer dot step `D`.
 //!
-//! Each block's integer sum is scaled in a vector accumulator, so the f32 rounding
-//! differs slightly from the scalar order (the integer sums are exact).
+//! Each block's integer sum is exact, and the f32 work is the scalar kernel's, in its
+//! order: these agree with `scalar/` to the last bit, and so with the tiles
+//! (`tiles.rs`), which follow the same order for 4 rows at once.
 
 use std::arch::aarch64::*;
 
@@ -26,7 +27,7 @@ pub(super) use dot32;
 /// (16..32), ggml's order.
 #[inline]
 #[target_feature(enable = "neon")]
-fn nibbles(b: &[u8]) -> (uint8x16_t, uint8x16_t) {
+pub(super) fn nibbles(b: &[u8]) -> (uint8x16_t, uint8x16_t) {
     let v = load_u8(b);
     (vandq_u8(v, vdupq_n_u8(0x0f)), vshrq_n_u8::<4>(v))
 }
@@ -35,7 +36,7 @@ fn nibbles(b: &[u8]) -> (uint8x16_t, uint8x16_t) {
 /// when bit `j` of `qh` is, byte `j` of the second when bit `j + 16` is.
 #[inline]
 #[target_feature(enable = "neon")]
-fn fifth_bits(qh: &[u8]) -> (uint8x16_t, uint8x16_t) {
+pub(super) fn fifth_bits(qh: &[u8]) -> (uint8x16_t, uint8x16_t) {
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
     let bit = load_u8(&BIT);
     let spread = |a: u8, b: u8| vcombine_u8(vdup_n_u8(a), vdup_n_u8(b));
@@ -49,7 +50,7 @@ fn fifth_bits(qh: &[u8]) -> (uint8x16_t, uint8x16_t) {
 /// Quants stored with an offset (0..=15 or 0..=31) as signed bytes, minus `offset`.
 #[inline]
 #[target_feature(enable = "neon")]
-fn signed(v: uint8x16_t, offset: i8) -> int8x16_t {
+pub(super) fn signed(v: uint8x16_t, offset: i8) -> int8x16_t {
     vsubq_s8(vreinterpretq_s8_u8(v), vdupq_n_s8(offset))
 }
 
@@ -58,17 +59,16 @@ fn signed(v: uint8x16_t, offset: i8) -> int8x16_t {
 #[inline]
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn q8_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = vdupq_n_f32(0.0);
+    let mut sumf = 0f32;
     for (bw, bx) in w
         .chunks_exact(q8_0::BLOCK_BYTES)
         .zip(x.chunks_exact(q8_0::BLOCK_BYTES))
     {
         // SAFETY: the caller guarantees D's features.
         let sumi = unsafe { dot32!(D, load_i8(&bw[2..]), load_i8(&bw[18..]), &bx[2..]) };
-        let d = read_f16(bw, 0) * read_f16(bx, 0);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
+        sumf += vaddvq_s32(sumi) as f32 * (read_f16(bw, 0) * read_f16(bx, 0));
     }
-    vaddvq_f32(acc)
+    sumf
 }
 
 /// # Safety
@@ -76,7 +76,7 @@ pub(super) unsafe fn q8_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
 #[inline]
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn q4_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = vdupq_n_f32(0.0);
+    let mut sumf = 0f32;
     for (bw, bx) in w
         .chunks_exact(q4_0::BLOCK_BYTES)
         .zip(x.chunks_exact(q8_0::BLOCK_BYTES))
@@ -84,10 +84,9 @@ pub(super) unsafe fn q4_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
         let (lo, hi) = nibbles(&bw[2..]);
         // SAFETY: the caller guarantees D's features.
         let sumi = unsafe { dot32!(D, signed(lo, 8), signed(hi, 8), &bx[2..]) };
-        let d = read_f16(bw, 0) * read_f16(bx, 0);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
+        sumf = sumf + vaddvq_s32(sumi) as f32 * read_f16(bw, 0) * read_f16(bx, 0);
     }
-    vaddvq_f32(acc)
+    sumf
 }
 
 /// # Safety
@@ -95,8 +94,7 @@ pub(super) unsafe fn q4_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
 #[inline]
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn q4_1_q8_1<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = vdupq_n_f32(0.0);
-    let mut mins = 0f32;
+    let mut sumf = 0f32;
     for (bw, bx) in w
         .chunks_exact(q4_1::BLOCK_BYTES)
         .zip(x.chunks_exact(q8_1::BLOCK_BYTES))
@@ -104,11 +102,10 @@ pub(super) unsafe fn q4_1_q8_1<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
         let (lo, hi) = nibbles(&bw[4..]);
         // SAFETY: the caller guarantees D's features.
         let sumi = unsafe { dot32!(D, signed(lo, 0), signed(hi, 0), &bx[4..]) };
-        let d = read_f16(bw, 0) * read_f16(bx, 0);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
-        mins += read_f16(bw, 2) * read_f16(bx, 2);
+        sumf += (read_f16(bw, 0) * read_f16(bx, 0)) * vaddvq_s32(sumi) as f32
+            + read_f16(bw, 2) * read_f16(bx, 2);
     }
-    vaddvq_f32(acc) + mins
+    sumf
 }
 
 /// # Safety
@@ -116,7 +113,7 @@ pub(super) unsafe fn q4_1_q8_1<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
 #[inline]
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn q5_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = vdupq_n_f32(0.0);
+    let mut sumf = 0f32;
     for (bw, bx) in w
         .chunks_exact(q5_0::BLOCK_BYTES)
         .zip(x.chunks_exact(q8_0::BLOCK_BYTES))
@@ -126,10 +123,9 @@ pub(super) unsafe fn q5_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
         let (q0, q1) = (signed(vorrq_u8(lo, h0), 16), signed(vorrq_u8(hi, h1), 16));
         // SAFETY: the caller guarantees D's features.
         let sumi = unsafe { dot32!(D, q0, q1, &bx[2..]) };
-        let d = read_f16(bw, 0) * read_f16(bx, 0);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
+        sumf += (read_f16(bw, 0) * read_f16(bx, 0)) * vaddvq_s32(sumi) as f32;
     }
-    vaddvq_f32(acc)
+    sumf
 }
 
 /// # Safety
@@ -137,8 +133,7 @@ pub(super) unsafe fn q5_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
 #[inline]
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn q5_1_q8_1<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
-    let mut acc = vdupq_n_f32(0.0);
-    let mut mins = 0f32;
+    let mut sumf = 0f32;
     for (bw, bx) in w
         .chunks_exact(q5_1::BLOCK_BYTES)
         .zip(x.chunks_exact(q8_1::BLOCK_BYTES))
@@ -148,9 +143,8 @@ pub(super) unsafe fn q5_1_q8_1<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
         let (q0, q1) = (signed(vorrq_u8(lo, h0), 0), signed(vorrq_u8(hi, h1), 0));
         // SAFETY: the caller guarantees D's features.
         let sumi = unsafe { dot32!(D, q0, q1, &bx[4..]) };
-        let d = read_f16(bw, 0) * read_f16(bx, 0);
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), d);
-        mins += read_f16(bw, 2) * read_f16(bx, 2);
+        sumf += (read_f16(bw, 0) * read_f16(bx, 0)) * vaddvq_s32(sumi) as f32
+            + read_f16(bw, 2) * read_f16(bx, 2);
     }
-    vaddvq_f32(acc) + mins
+    sumf
 }

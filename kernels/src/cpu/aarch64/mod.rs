@@ -12,8 +12,9 @@ mod neon;
 pub(crate) mod ops;
 #[cfg(test)]
 mod tests;
+mod tiles;
 
-use super::dispatch::{type_index, Kernels, VecDotFn};
+use super::dispatch::{type_index, Kernels, TileFn, TileKernel, VecDotFn};
 use crate::quant::GgmlType;
 
 /// The NEON table entries (F32 and F16 rows and the integer block kernels).
@@ -55,6 +56,68 @@ pub(crate) fn detected_level() -> usize {
     }
 }
 
+/// The NEON tiles, each with the NEON dot kernel it reproduces bit for bit.
+fn neon_tiles() -> [(GgmlType, TileFn, VecDotFn); 4] {
+    [
+        (
+            GgmlType::Q4_0,
+            neon::tile_q4_0_q8_0,
+            neon::vec_dot_q4_0_q8_0,
+        ),
+        (
+            GgmlType::Q4_1,
+            neon::tile_q4_1_q8_1,
+            neon::vec_dot_q4_1_q8_1,
+        ),
+        (
+            GgmlType::Q5_0,
+            neon::tile_q5_0_q8_0,
+            neon::vec_dot_q5_0_q8_0,
+        ),
+        (
+            GgmlType::Q8_0,
+            neon::tile_q8_0_q8_0,
+            neon::vec_dot_q8_0_q8_0,
+        ),
+    ]
+}
+
+/// The SDOT tiles, valid only where [`has_dotprod`] holds.
+fn dotprod_tiles() -> [(GgmlType, TileFn, VecDotFn); 4] {
+    [
+        (
+            GgmlType::Q4_0,
+            dotprod::tile_q4_0_q8_0,
+            dotprod::vec_dot_q4_0_q8_0,
+        ),
+        (
+            GgmlType::Q4_1,
+            dotprod::tile_q4_1_q8_1,
+            dotprod::vec_dot_q4_1_q8_1,
+        ),
+        (
+            GgmlType::Q5_0,
+            dotprod::tile_q5_0_q8_0,
+            dotprod::vec_dot_q5_0_q8_0,
+        ),
+        (
+            GgmlType::Q8_0,
+            dotprod::tile_q8_0_q8_0,
+            dotprod::vec_dot_q8_0_q8_0,
+        ),
+    ]
+}
+
+fn install_tiles(k: &mut Kernels, tiles: [(GgmlType, TileFn, VecDotFn); 4]) {
+    for (ty, tile, dot) in tiles {
+        k.tile[type_index(ty)] = Some(TileKernel {
+            tile,
+            prepare: None,
+            dot,
+        });
+    }
+}
+
 /// Overlays the NEON kernels on `k` (`level` ≥ 1), then the SDOT ones (`level` ≥ 2);
 /// the caller caps `level` at [`detected_level`].
 pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
@@ -67,11 +130,13 @@ pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
     for (ty, f) in neon_kernels() {
         k.vec_dot[type_index(ty)] = Some(f);
     }
+    install_tiles(k, neon_tiles());
     if level >= 2 {
         k.name = "neon+dotprod";
         for (ty, f) in dotprod_kernels() {
             k.vec_dot[type_index(ty)] = Some(f);
         }
+        install_tiles(k, dotprod_tiles());
     }
 }
 

@@ -87,13 +87,10 @@ fn load_f16x8(b: &[u8]) -> (float32x4_t, float32x4_t) {
     (lo, hi)
 }
 
-/// The little-endian f16 at `b[off..off + 2]` as f32 (a block scale or a row's
-/// tail), converted by the SIMD unit: cheaper in an inner loop than the lookup table.
+/// Four f16 (as bits) widened to f32, exactly.
 #[inline]
 #[target_feature(enable = "neon")]
-pub(super) fn read_f16(b: &[u8], off: usize) -> f32 {
-    let bits = u16::from_le_bytes([b[off], b[off + 1]]);
-    let v = vdup_n_u16(bits);
+pub(super) fn widen_f16x4(v: uint16x4_t) -> float32x4_t {
     let out: float32x4_t;
     // SAFETY: a register-only conversion present on every aarch64 CPU.
     unsafe {
@@ -104,7 +101,16 @@ pub(super) fn read_f16(b: &[u8], off: usize) -> f32 {
             options(pure, nomem, nostack, preserves_flags),
         );
     }
-    vgetq_lane_f32::<0>(out)
+    out
+}
+
+/// The little-endian f16 at `b[off..off + 2]` as f32 (a block scale or a row's
+/// tail), converted by the SIMD unit: cheaper in an inner loop than the lookup table.
+#[inline]
+#[target_feature(enable = "neon")]
+pub(super) fn read_f16(b: &[u8], off: usize) -> f32 {
+    let bits = u16::from_le_bytes([b[off], b[off + 1]]);
+    vgetq_lane_f32::<0>(widen_f16x4(vdup_n_u16(bits)))
 }
 
 /// Sum of `a[i] * b[i]` over the common length, 16 values a step in 4 accumulators.
@@ -214,4 +220,29 @@ neon_entries! {
     vec_dot_q4_k_q8_k => kquants::q4_k_q8_k;
     vec_dot_q5_k_q8_k => kquants::q5_k_q8_k;
     vec_dot_q6_k_q8_k => kquants::q6_k_q8_k;
+}
+
+/// Safe table entries running a tile with the plain NEON dot step.
+macro_rules! neon_tiles {
+    ($($entry:ident => $format:ident;)*) => {$(
+        pub(super) fn $entry(
+            w: &[u8],
+            rb: usize,
+            act: &[u8],
+            n: usize,
+            t0: usize,
+            tokens: usize,
+            out: &mut crate::cpu::dispatch::Tile,
+        ) {
+            // SAFETY: NEON, all that `Neon::dot` needs, is part of the aarch64 baseline.
+            unsafe { super::tiles::tile::<super::tiles::$format, Neon>(w, rb, act, n, t0, tokens, out) }
+        }
+    )*};
+}
+
+neon_tiles! {
+    tile_q4_0_q8_0 => Q4_0;
+    tile_q4_1_q8_1 => Q4_1;
+    tile_q5_0_q8_0 => Q5_0;
+    tile_q8_0_q8_0 => Q8_0;
 }

@@ -76,7 +76,9 @@ pub fn main(a: BenchArgs) -> Result<()> {
             None => format!("CPU {}", edgelm_kernels::cpu::kernel_set()),
         };
         let gpu_mib = session.gpu_mem_bytes().map(|b| b as f64 / crate::load::MIB);
-        // One untimed warm-up of each test, as llama-bench does.
+        // One untimed warm-up of each test, as llama-bench does: the whole prompt, and
+        // one generated token (a full-length warm-up would double the work counted by
+        // instruction-count comparisons against llama-bench).
         let mut pp = Vec::new();
         let mut tg = Vec::new();
         for rep in 0..=a.reps {
@@ -93,7 +95,7 @@ pub fn main(a: BenchArgs) -> Result<()> {
                 session.reset();
                 let mut next = random_ids(1)[0];
                 let t = Instant::now();
-                for _ in 0..a.gen {
+                for _ in 0..if rep > 0 { a.gen } else { 1 } {
                     let logits = session.eval(&[next], LogitsFor::Last)?;
                     next = argmax(&logits);
                 }

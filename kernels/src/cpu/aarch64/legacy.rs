@@ -36,7 +36,7 @@ pub(super) fn nibbles(b: &[u8]) -> (uint8x16_t, uint8x16_t) {
 /// when bit `j` of `qh` is, byte `j` of the second when bit `j + 16` is.
 #[inline]
 #[target_feature(enable = "neon")]
-pub(super) fn fifth_bits(qh: &[u8]) -> (uint8x16_t, uint8x16_t) {
+fn fifth_bits(qh: &[u8]) -> (uint8x16_t, uint8x16_t) {
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
     let bit = load_u8(&BIT);
     let spread = |a: u8, b: u8| vcombine_u8(vdup_n_u8(a), vdup_n_u8(b));
@@ -50,7 +50,7 @@ pub(super) fn fifth_bits(qh: &[u8]) -> (uint8x16_t, uint8x16_t) {
 /// Quants stored with an offset (0..=15 or 0..=31) as signed bytes, minus `offset`.
 #[inline]
 #[target_feature(enable = "neon")]
-pub(super) fn signed(v: uint8x16_t, offset: i8) -> int8x16_t {
+fn signed(v: uint8x16_t, offset: i8) -> int8x16_t {
     vsubq_s8(vreinterpretq_s8_u8(v), vdupq_n_s8(offset))
 }
 

@@ -15,7 +15,7 @@
 
 use std::arch::aarch64::*;
 
-use super::legacy::{fifth_bits, nibbles, signed};
+use super::legacy::nibbles;
 use super::neon::{widen_f16x4, I8Dot};
 use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
 use crate::quant::{q4_0, q4_1, q5_0, q8_0, q8_1};
@@ -140,13 +140,27 @@ impl Format for Q5_0 {
 
     #[inline(always)]
     unsafe fn quants(p: *const u8) -> (int8x16_t, int8x16_t) {
-        // SAFETY: the caller guarantees the block's 22 bytes.
-        let b = unsafe { std::slice::from_raw_parts(p, q5_0::BLOCK_BYTES) };
-        // SAFETY: NEON is part of the aarch64 baseline.
+        // Byte j of the 32 takes bit j of qh: a table lookup spreads qh's bytes 0, 1
+        // (elements 0..16) and 2, 3 (16..32) over 8 bytes each, a test picks each
+        // byte's bit, and a quant is its nibble minus 16 where the bit is clear.
+        const SPREAD: [[u8; 16]; 2] = [
+            [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
+            [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3],
+        ];
+        const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        // SAFETY: the caller guarantees the block's 22 bytes; the tables are 16 bytes.
         unsafe {
-            let (h0, h1) = fifth_bits(&b[2..6]);
-            let (lo, hi) = nibbles(&b[6..]);
-            (signed(vorrq_u8(lo, h0), 16), signed(vorrq_u8(hi, h1), 16))
+            let qh = u32::from_le(p.add(2).cast::<u32>().read_unaligned());
+            let qh = vreinterpretq_u8_u32(vdupq_n_u32(qh));
+            let (lo, hi) = nibbles(std::slice::from_raw_parts(p.add(6), 16));
+            let q = |nib: uint8x16_t, spread: &[u8; 16]| {
+                let set = vtstq_u8(
+                    vqtbl1q_u8(qh, load16(spread.as_ptr())),
+                    load16(BIT.as_ptr()),
+                );
+                vreinterpretq_s8_u8(vsubq_u8(nib, vbicq_u8(vdupq_n_u8(16), set)))
+            };
+            (q(lo, &SPREAD[0]), q(hi, &SPREAD[1]))
         }
     }
 
@@ -203,14 +217,14 @@ const fn act_block<F: Format>() -> usize {
     }
 }
 
-/// The f16 at byte `at` of the block at `p` in each of the 4 rows `rb` apart, as f32.
+/// The f16 at byte `at` of each row's block (`rows`), as f32.
 ///
 /// # Safety
-/// 2 readable bytes at `p + r * rb + at` for each row `r`.
+/// 2 readable bytes at `rows[r] + at` for each row `r`.
 #[inline(always)]
-unsafe fn rows_f16(p: *const u8, rb: usize, at: usize) -> float32x4_t {
+unsafe fn rows_f16(rows: [*const u8; 4], at: usize) -> float32x4_t {
     // SAFETY: forwarded from the caller.
-    let bits = unsafe { [0, 1, 2, 3].map(|r| u16_at(p.add(r * rb + at)) as u64) };
+    let bits = unsafe { rows.map(|p| u16_at(p.add(at)) as u64) };
     widen_f16x4(vcreate_u16(
         bits[0] | bits[1] << 16 | bits[2] << 32 | bits[3] << 48,
     ))
@@ -233,16 +247,19 @@ unsafe fn tokens<F: Format, D: I8Dot, const T: usize>(
 ) -> [float32x4_t; T] {
     let (xq, xb) = (if F::Q8_1 { 4 } else { 2 }, act_block::<F>());
     let mut acc = [vdupq_n_f32(0.0); T];
-    for b in 0..blocks {
+    // One pointer per row and one for the tokens' block, each moved a block at a time
+    // (fewer address computations than indexing from the start every block).
+    let mut rows = [0, 1, 2, 3].map(|r| w.wrapping_add(r * rb));
+    let mut xp = x;
+    for _ in 0..blocks {
         // SAFETY (this block): every pointer stays inside the rows' and tokens' blocks
         // the caller vouches for; D's features are the caller's guarantee.
         unsafe {
-            let wb = w.add(b * F::WB);
-            let q = [0, 1, 2, 3].map(|r| F::quants(wb.add(r * rb)));
-            let dw = rows_f16(wb, rb, 0);
-            let mw = if F::MIN { rows_f16(wb, rb, 2) } else { dw };
+            let q = rows.map(|p| F::quants(p));
+            let dw = rows_f16(rows, 0);
+            let mw = if F::MIN { rows_f16(rows, 2) } else { dw };
             for (t, acc) in acc.iter_mut().enumerate() {
-                let p = x.add(t * qb + b * xb);
+                let p = xp.add(t * qb);
                 let (x0, x1) = (
                     vreinterpretq_s8_u8(load16(p.add(xq))),
                     vreinterpretq_s8_u8(load16(p.add(xq + 16))),
@@ -261,6 +278,8 @@ unsafe fn tokens<F: Format, D: I8Dot, const T: usize>(
                 *acc = vaddq_f32(*acc, F::block(vcvtq_f32_s32(s), dw, mw, dx, sx));
             }
         }
+        rows = rows.map(|p| p.wrapping_add(F::WB));
+        xp = xp.wrapping_add(xb);
     }
     acc
 }

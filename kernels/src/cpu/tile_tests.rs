@@ -20,7 +20,7 @@ fn matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 
 /// The levels whose tables have tiles: on these the test must check some, so a table
 /// that lost its tiles fails instead of passing with nothing checked.
-const TILED: &[&str] = &["avx512"];
+const TILED: &[&str] = &["avx2", "avx512"];
 
 #[test]
 fn tiles_equal_their_dot_kernels_bit_for_bit() {

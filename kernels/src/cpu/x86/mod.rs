@@ -120,6 +120,32 @@ fn upgrade_avx2(k: &mut Kernels) {
             dot,
         });
     }
+    // The K-quant tiles read the quantized activations and reproduce the installed
+    // dot kernels.
+    let k_tiles: [(GgmlType, TileFn, VecDotFn); 3] = [
+        (
+            GgmlType::Q4_K,
+            avx2::tile_q4_k_q8_k,
+            avx2::vec_dot_q4_k_q8_k,
+        ),
+        (
+            GgmlType::Q5_K,
+            avx2::tile_q5_k_q8_k,
+            avx2::vec_dot_q5_k_q8_k,
+        ),
+        (
+            GgmlType::Q6_K,
+            avx2::tile_q6_k_q8_k,
+            avx2::vec_dot_q6_k_q8_k,
+        ),
+    ];
+    for (ty, tile, dot) in k_tiles {
+        k.tile[type_index(ty)] = Some(TileKernel {
+            tile,
+            prepare: None,
+            dot,
+        });
+    }
 }
 
 /// Caller checked [`has_avx2`] and [`avx512::detected`]: the AVX-512 kernels hand

@@ -11,12 +11,14 @@ mod float;
 mod fused;
 mod k16;
 mod k32;
+mod k_tiles;
 mod ops;
 mod q4_q8;
 mod q5;
 mod quantize;
 mod tiles;
 
+pub(crate) use k_tiles::{tile_q4_k_q8_k, tile_q5_k_q8_k, tile_q6_k_q8_k};
 pub(crate) use tiles::{
     prepare_for_q4_0, prepare_for_q4_q5_1, prepare_for_q5_0, prepare_for_q8_0, tile_q4_0_q8_0,
     tile_q4_1_q8_1, tile_q5_0_q8_0, tile_q5_1_q8_1, tile_q8_0_q8_0, PREPARED,

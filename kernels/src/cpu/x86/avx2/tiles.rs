@@ -228,10 +228,8 @@ unsafe fn decode_block<F: Format>(
     let mut sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
     if F::OFFSET != 0 {
         // SAFETY: the token's i32 correction.
-        sumi = _mm_add_epi32(
-            sumi,
-            _mm_set1_epi32(unsafe { extra.cast::<i32>().read_unaligned() }),
-        );
+        let offset = unsafe { extra.cast::<i32>().read_unaligned() };
+        sumi = _mm_add_epi32(sumi, _mm_set1_epi32(offset));
     }
     // SAFETY: each row's block `b` starts with d_w.
     let dw = unsafe { four_f16(w.add(b * F::WB), row_bytes, 0) };
@@ -330,19 +328,21 @@ unsafe fn tile<F: Format, const C: usize>(
     let mut acc = [_mm256_setzero_ps(); TILE_ROWS];
     for b in 0..blocks {
         prefetch::share(next, TILE_ROWS * row_bytes, blocks, b);
-        // SAFETY (all pointer arithmetic and loads below): within the extents checked
-        // by `run`. Values 4j..4j + 4 of the group's m tokens are 4m bytes at 4mj; a
-        // quad past the tile's tokens reads the next values or the scales (unused),
-        // never past the block (m ≥ 2 here); the scales and extras are masked loads
-        // of the tile's tokens.
+        // SAFETY: the group's block `b`, within the extents checked by `run`.
         let base = unsafe { act.add(start + b * m * PREPARED) };
         let mut x = [[_mm256_setzero_si256(); 4]; 2];
         for (q, x) in x.iter_mut().enumerate().take(quads) {
             for (k, x) in x.iter_mut().enumerate() {
+                // SAFETY: values 4j..4j + 4 of the group's m tokens are 4m bytes at
+                // 4mj; a quad past the tile's tokens reads the next values or the
+                // scales (unused), never past the block (m ≥ 2 here).
                 let at = |j: usize| unsafe { base.add(4 * (m * j + QUAD * q)).cast() };
+                // SAFETY: as above, 16 bytes at each.
                 *x = unsafe { _mm256_loadu2_m128i(at(k + 4), at(k)) };
             }
         }
+        // SAFETY: the scales and extras of the tile's tokens; masked lanes are not
+        // read.
         let (dx, extra) = unsafe {
             (
                 _mm256_maskload_ps(base.add(32 * m).cast(), mask),
@@ -350,8 +350,9 @@ unsafe fn tile<F: Format, const C: usize>(
             )
         };
         for (r, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: row r holds block `b` (extents checked by `run`).
             let blk = unsafe { w.add(r * row_bytes + b * F::WB) };
-            // SAFETY: row r holds block `b`.
+            // SAFETY: as above; features from the caller.
             let v = unsafe { F::values(blk) };
             let q = groups(v);
             let aq = if F::SIGNED {

@@ -8,6 +8,7 @@ mod macros;
 mod avx2;
 mod avx512;
 mod layout;
+mod prepared;
 
 use super::dispatch::{type_index, Kernels, PrepareFn, TileFn, TileKernel, VecDotFn};
 use super::scalar;
@@ -77,6 +78,74 @@ fn upgrade_avx2(k: &mut Kernels) {
             (GgmlType::Q6_K, avx2::vec_dot_q6_k_q8_k),
         ],
     );
+    // Each tile with the dot kernel it reproduces bit for bit (the block formula of
+    // `avx2/fused.rs`).
+    type Entry = (GgmlType, TileFn, PrepareFn, VecDotFn);
+    let tiles: [Entry; 5] = [
+        (
+            GgmlType::Q4_0,
+            avx2::tile_q4_0_q8_0,
+            avx2::prepare_for_q4_0,
+            avx2::fused_q4_0_q8_0,
+        ),
+        (
+            GgmlType::Q4_1,
+            avx2::tile_q4_1_q8_1,
+            avx2::prepare_for_q4_q5_1,
+            avx2::fused_q4_1_q8_1,
+        ),
+        (
+            GgmlType::Q5_0,
+            avx2::tile_q5_0_q8_0,
+            avx2::prepare_for_q5_0,
+            avx2::fused_q5_0_q8_0,
+        ),
+        (
+            GgmlType::Q5_1,
+            avx2::tile_q5_1_q8_1,
+            avx2::prepare_for_q4_q5_1,
+            avx2::fused_q5_1_q8_1,
+        ),
+        (
+            GgmlType::Q8_0,
+            avx2::tile_q8_0_q8_0,
+            avx2::prepare_for_q8_0,
+            avx2::fused_q8_0_q8_0,
+        ),
+    ];
+    for (ty, tile, prepare, dot) in tiles {
+        k.tile[type_index(ty)] = Some(TileKernel {
+            tile,
+            prepare: Some((prepare, avx2::PREPARED)),
+            dot,
+        });
+    }
+    // The K-quant tiles read the quantized activations and reproduce the installed
+    // dot kernels.
+    let k_tiles: [(GgmlType, TileFn, VecDotFn); 3] = [
+        (
+            GgmlType::Q4_K,
+            avx2::tile_q4_k_q8_k,
+            avx2::vec_dot_q4_k_q8_k,
+        ),
+        (
+            GgmlType::Q5_K,
+            avx2::tile_q5_k_q8_k,
+            avx2::vec_dot_q5_k_q8_k,
+        ),
+        (
+            GgmlType::Q6_K,
+            avx2::tile_q6_k_q8_k,
+            avx2::vec_dot_q6_k_q8_k,
+        ),
+    ];
+    for (ty, tile, dot) in k_tiles {
+        k.tile[type_index(ty)] = Some(TileKernel {
+            tile,
+            prepare: None,
+            dot,
+        });
+    }
 }
 
 /// Caller checked [`has_avx2`] and [`avx512::detected`]: the AVX-512 kernels hand

@@ -91,6 +91,41 @@ fn avx2_kernels_match_scalar() {
     }
 }
 
+/// The dot kernels the AVX2 tiles reproduce (for the 32-value formats the tiles'
+/// `dot`, not `vec_dot`): within tolerance of scalar, and Q4_0's equal to the scalar
+/// fused formula bit for bit.
+#[test]
+fn avx2_tile_dots_match_scalar() {
+    if !has_avx2() {
+        eprintln!("skipping: this CPU has no AVX2+FMA+F16C");
+        return;
+    }
+    let mut k = scalar::kernels();
+    upgrade_avx2(&mut k);
+    let s = scalar::kernels();
+    let mut checked = 0;
+    for ty in GgmlType::ALL {
+        let (Some(tk), Some(slow)) = (k.tile(ty), s.vec_dot(ty)) else {
+            continue;
+        };
+        check(ty, slow, tk.dot, "avx2 tile dot");
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
+    let fused = k.tile(GgmlType::Q4_0).unwrap().dot;
+    for blocks in [1usize, 3, 18] {
+        let n = 32 * blocks;
+        let w = quantized(GgmlType::Q4_0, &values(n, 11 + blocks as u64, 1.0));
+        let x = quantized(GgmlType::Q8_0, &values(n, 12 + blocks as u64, 3.0));
+        let (want, got) = (scalar::vec_dot_q4_0_q8_0_fused(&w, &x), fused(&w, &x));
+        assert_eq!(
+            got.to_bits(),
+            want.to_bits(),
+            "Q4_0 x{blocks}: {got} vs {want}"
+        );
+    }
+}
+
 #[test]
 fn avx512_kernels_match_scalar() {
     if !(has_avx2() && avx512::detected()) {

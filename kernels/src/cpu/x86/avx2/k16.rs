@@ -60,19 +60,24 @@ fn two_bit_chunks(qs: &[u8]) -> [__m256i; 8] {
     q
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn q6_k_q8_k(w: &[u8], x: &[u8]) -> f32 {
-    let m4 = _mm256_set1_epi8(0x0f);
-    let (b01, b23, b45) = (
-        _mm256_set1_epi8(0x03),
-        _mm256_set1_epi8(0x0c),
-        _mm256_set1_epi8(0x30),
-    );
-    let mut acc = _mm256_setzero_ps();
-    for (bw, bx) in w
-        .chunks_exact(q6_k::BLOCK_BYTES)
-        .zip(x.chunks_exact(q8_k::BLOCK_BYTES))
-    {
+/// A Q6_K super-block's weight side, unpacked once (the tiles dot it with several
+/// tokens): the quants + 32 as 8 chunks of 32, the 16 scales and `d`.
+pub(super) struct Q6kBlock {
+    q: [__m256i; 8],
+    sc: __m128i,
+    d: f32,
+}
+
+impl Q6kBlock {
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn new(bw: &[u8]) -> Self {
+        let m4 = _mm256_set1_epi8(0x0f);
+        let (b01, b23, b45) = (
+            _mm256_set1_epi8(0x03),
+            _mm256_set1_epi8(0x0c),
+            _mm256_set1_epi8(0x30),
+        );
         let mut q = [_mm256_setzero_si256(); 8];
         for h in 0..2 {
             let ql0 = load32(&bw[q6_k::QL + 64 * h..]);
@@ -89,13 +94,34 @@ pub(super) fn q6_k_q8_k(w: &[u8], x: &[u8]) -> f32 {
             q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4), hi2);
             q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4), hi3);
         }
-        let sc = load16(&bw[q6_k::SCALES..]);
+        Q6kBlock {
+            q,
+            sc: load16(&bw[q6_k::SCALES..]),
+            d: read_f16(bw, q6_k::D),
+        }
+    }
+
+    /// `acc` plus the block's dot with the Q8_K block `bx`, in 8 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn dot(&self, bx: &[u8], acc: __m256) -> __m256 {
         let sumi = _mm256_sub_epi32(
-            scaled_sum!(&q, &bx[q8_k::QS..q8_k::BSUMS], sc),
-            _mm256_slli_epi32::<5>(scaled_bsums(sc, bx)),
+            scaled_sum!(&self.q, &bx[q8_k::QS..q8_k::BSUMS], self.sc),
+            _mm256_slli_epi32::<5>(scaled_bsums(self.sc, bx)),
         );
-        let d = _mm256_set1_ps(read_f16(bw, q6_k::D) * q8k_d(bx));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        let d = _mm256_set1_ps(self.d * q8k_d(bx));
+        _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc)
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn q6_k_q8_k(w: &[u8], x: &[u8]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (bw, bx) in w
+        .chunks_exact(q6_k::BLOCK_BYTES)
+        .zip(x.chunks_exact(q8_k::BLOCK_BYTES))
+    {
+        acc = Q6kBlock::new(bw).dot(bx, acc);
     }
     hsum(acc)
 }

@@ -8,12 +8,21 @@ use crate::cpu::dispatch::{Ops, SCORE_LANES};
 use crate::cpu::ops::{RopeAngles, RopeStyle};
 
 mod float;
+mod fused;
 mod k16;
 mod k32;
+mod k_tiles;
 mod ops;
 mod q4_q8;
 mod q5;
 mod quantize;
+mod tiles;
+
+pub(crate) use k_tiles::{tile_q4_k_q8_k, tile_q5_k_q8_k, tile_q6_k_q8_k};
+pub(crate) use tiles::{
+    prepare_for_q4_0, prepare_for_q4_q5_1, prepare_for_q5_0, prepare_for_q8_0, tile_q4_0_q8_0,
+    tile_q4_1_q8_1, tile_q5_0_q8_0, tile_q5_1_q8_1, tile_q8_0_q8_0, PREPARED,
+};
 
 /// The little-endian f16 at `b[off..off + 2]`, converted by the F16C unit: block
 /// scales are read in every inner loop, where a table lookup costs more.
@@ -143,6 +152,11 @@ entries! {
     vec_dot_q4_k_q8_k => k32::q4_k_q8_k,
     vec_dot_q5_k_q8_k => k32::q5_k_q8_k,
     vec_dot_f16_f16 => float::f16_f16,
+    fused_q4_0_q8_0 => fused::dot::<tiles::Q4_0>,
+    fused_q4_1_q8_1 => fused::dot::<tiles::Q4_1>,
+    fused_q5_0_q8_0 => fused::dot::<tiles::Q5_0>,
+    fused_q5_1_q8_1 => fused::dot::<tiles::Q5_1>,
+    fused_q8_0_q8_0 => fused::dot::<tiles::Q8_0>,
 }
 
 pub(crate) fn quantize_q8_0(src: &[f32], dst: &mut [u8]) {

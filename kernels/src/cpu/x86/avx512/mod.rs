@@ -17,7 +17,6 @@ pub(crate) use tiles::{
 mod float;
 mod k_quants;
 mod k_tiles;
-mod prepared;
 mod q4_0_tile;
 mod tiles;
 mod vnni256;

@@ -26,7 +26,8 @@ pub(super) fn group(n: usize, t0: usize, blocks: usize, bytes: usize) -> (usize,
 /// Writes the layout from `n` quantized activation rows `qx` (blocks of
 /// `block_bytes`): `fill(block, values, scale, extra)` for each token and block. With
 /// `interleaved` a group's values go four bytes at a time (values 4j..4j + 4 of every
-/// token of the group together, `4m` bytes per j), as the Q4_0 tile reads them.
+/// token of the group together, `4m` bytes per j), as the AVX-512 Q4_0 tile and the
+/// AVX2 tiles read them.
 pub(super) fn prepare(
     qx: &[u8],
     n: usize,

@@ -84,7 +84,7 @@ pub(super) unsafe fn q4_0_q8_0<D: I8Dot>(w: &[u8], x: &[u8]) -> f32 {
         let (lo, hi) = nibbles(&bw[2..]);
         // SAFETY: the caller guarantees D's features.
         let sumi = unsafe { dot32!(D, signed(lo, 8), signed(hi, 8), &bx[2..]) };
-        sumf = sumf + vaddvq_s32(sumi) as f32 * read_f16(bw, 0) * read_f16(bx, 0);
+        sumf += vaddvq_s32(sumi) as f32 * read_f16(bw, 0) * read_f16(bx, 0);
     }
     sumf
 }

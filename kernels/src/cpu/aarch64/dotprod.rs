@@ -58,41 +58,8 @@ dotprod_entries! {
     vec_dot_q6_k_q8_k => kquants::q6_k_q8_k;
 }
 
-/// Safe table entries running a tile with SDOT, compiled into a `dotprod` function so
-/// that `Sdot::dot` inlines into its loop.
-macro_rules! dotprod_tiles {
-    ($($entry:ident => $format:ident;)*) => {$(
-        pub(super) fn $entry(
-            w: &[u8],
-            rb: usize,
-            act: &[u8],
-            n: usize,
-            t0: usize,
-            tokens: usize,
-            out: &mut crate::cpu::dispatch::Tile,
-        ) {
-            #[target_feature(enable = "dotprod")]
-            fn run(
-                w: &[u8],
-                rb: usize,
-                act: &[u8],
-                n: usize,
-                t0: usize,
-                tokens: usize,
-                out: &mut crate::cpu::dispatch::Tile,
-            ) {
-                // SAFETY: this fn requires dotprod, the one feature Sdot adds to NEON.
-                unsafe {
-                    super::tiles::tile::<super::tiles::$format, Sdot>(w, rb, act, n, t0, tokens, out)
-                }
-            }
-            // SAFETY: installed only after `aarch64::upgrade` detected dotprod.
-            unsafe { run(w, rb, act, n, t0, tokens, out) }
-        }
-    )*};
-}
-
-dotprod_tiles! {
+super::tiles::tile_entries! {
+    "dotprod", Sdot;
     tile_q4_0_q8_0 => Q4_0;
     tile_q4_1_q8_1 => Q4_1;
     tile_q5_0_q8_0 => Q5_0;

@@ -222,25 +222,8 @@ neon_entries! {
     vec_dot_q6_k_q8_k => kquants::q6_k_q8_k;
 }
 
-/// Safe table entries running a tile with the plain NEON dot step.
-macro_rules! neon_tiles {
-    ($($entry:ident => $format:ident;)*) => {$(
-        pub(super) fn $entry(
-            w: &[u8],
-            rb: usize,
-            act: &[u8],
-            n: usize,
-            t0: usize,
-            tokens: usize,
-            out: &mut crate::cpu::dispatch::Tile,
-        ) {
-            // SAFETY: NEON, all that `Neon::dot` needs, is part of the aarch64 baseline.
-            unsafe { super::tiles::tile::<super::tiles::$format, Neon>(w, rb, act, n, t0, tokens, out) }
-        }
-    )*};
-}
-
-neon_tiles! {
+super::tiles::tile_entries! {
+    "neon", Neon;
     tile_q4_0_q8_0 => Q4_0;
     tile_q4_1_q8_1 => Q4_1;
     tile_q5_0_q8_0 => Q5_0;

@@ -337,3 +337,39 @@ fn pad<const T: usize>(v: [float32x4_t; T]) -> [float32x4_t; TILE_TOKENS] {
     out[..T].copy_from_slice(&v);
     out
 }
+
+/// Safe table entries running [`tile`] for each format with the dot step `$step`, each
+/// compiled into a function with `$feature` so that the step inlines into its loop.
+macro_rules! tile_entries {
+    ($feature:literal, $step:ty; $($entry:ident => $format:ident;)*) => {$(
+        pub(super) fn $entry(
+            w: &[u8],
+            rb: usize,
+            act: &[u8],
+            n: usize,
+            t0: usize,
+            tokens: usize,
+            out: &mut crate::cpu::dispatch::Tile,
+        ) {
+            #[target_feature(enable = $feature)]
+            fn run(
+                w: &[u8],
+                rb: usize,
+                act: &[u8],
+                n: usize,
+                t0: usize,
+                tokens: usize,
+                out: &mut crate::cpu::dispatch::Tile,
+            ) {
+                // SAFETY: this fn requires the one feature the dot step needs.
+                unsafe {
+                    super::tiles::tile::<super::tiles::$format, $step>(w, rb, act, n, t0, tokens, out)
+                }
+            }
+            // SAFETY: `aarch64::upgrade` installs these only where the CPU has the
+            // feature (NEON: every aarch64 CPU).
+            unsafe { run(w, rb, act, n, t0, tokens, out) }
+        }
+    )*};
+}
+pub(super) use tile_entries;

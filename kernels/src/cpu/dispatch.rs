@@ -137,33 +137,32 @@ pub(crate) fn detected_level() -> usize {
     0
 }
 
-/// The level `EDGELM_CPU` asks for, when it names one of [`LEVELS`] that this CPU
-/// runs ([`cpu_pin_error`] reports the other cases; the kernels then ignore it).
-fn pinned_level() -> Option<usize> {
+/// The level `EDGELM_CPU` asks for, or why it cannot be honoured (an unknown name, or
+/// a level this CPU lacks); `None` when it is unset.
+fn pin() -> Option<Result<usize, String>> {
     let want = std::env::var("EDGELM_CPU").ok()?;
-    LEVELS
-        .iter()
-        .position(|l| *l == want)
-        .filter(|&l| l <= detected_level())
-}
-
-/// Why `EDGELM_CPU` cannot be honoured (an unknown name, or a level this CPU lacks),
-/// or `None` when it is unset or valid. Programs check this before running: a
-/// benchmark of the wrong instruction set would mislead.
-pub(crate) fn cpu_pin_error() -> Option<String> {
-    let want = std::env::var("EDGELM_CPU").ok()?;
-    let runs = &LEVELS[..=detected_level()];
-    match LEVELS.iter().position(|l| *l == want) {
-        None => Some(format!(
+    Some(match LEVELS.iter().position(|l| *l == want) {
+        None => Err(format!(
             "EDGELM_CPU={want} is not an instruction set of this architecture (one of: {})",
             LEVELS.join(", ")
         )),
-        Some(l) if l > detected_level() => Some(format!(
+        Some(l) if l > detected_level() => Err(format!(
             "EDGELM_CPU={want}: this CPU lacks it (it runs: {})",
-            runs.join(", ")
+            LEVELS[..=detected_level()].join(", ")
         )),
-        Some(_) => None,
-    }
+        Some(l) => Ok(l),
+    })
+}
+
+/// The level `EDGELM_CPU` pins, when valid (the kernels ignore an invalid one).
+fn pinned_level() -> Option<usize> {
+    pin()?.ok()
+}
+
+/// Why `EDGELM_CPU` cannot be honoured, or `None` when it is unset or valid. Programs
+/// check this before running: a benchmark of the wrong instruction set would mislead.
+pub(crate) fn cpu_pin_error() -> Option<String> {
+    pin()?.err()
 }
 
 /// The kernel table of `level` (an index into [`LEVELS`], capped at what this CPU

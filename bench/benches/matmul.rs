@@ -56,12 +56,7 @@ fn bench(c: &mut Criterion) {
                 continue;
             }
             let data = weights(ty, rows, cols);
-            let w = Weights {
-                ty,
-                rows,
-                cols,
-                data: &data,
-            };
+            let w = Weights::rows(ty, rows, cols, &data);
             for n in [1usize, 64] {
                 if rows * n > 4096 * 64 && n > 1 && shape == "smollm2_output" {
                     continue;

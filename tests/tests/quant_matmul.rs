@@ -181,12 +181,7 @@ fn matmul_all_types_against_f64_reference() {
         };
         for &(rows, cols, n) in shapes.iter().chain(extra) {
             let data = make_weights(&mut rng, ty, rows, cols);
-            let w = Weights {
-                ty,
-                rows,
-                cols,
-                data: &data,
-            };
+            let w = Weights::rows(ty, rows, cols, &data);
             let x: Vec<f32> = (0..n * cols).map(|_| rng.f32() * 2.0).collect();
             let fast = run(1, &w, &x, n, Precision::Fast);
             let precise = run(1, &w, &x, n, Precision::Precise);
@@ -260,12 +255,7 @@ fn fused_products_equal_separate_ones() {
         .iter()
         .zip(rows)
         .zip(&data)
-        .map(|((&ty, rows), d)| Weights {
-            ty,
-            rows,
-            cols,
-            data: d,
-        })
+        .map(|((&ty, rows), d)| Weights::rows(ty, rows, cols, d))
         .collect();
     for n in [1, 3, 17] {
         let x: Vec<f32> = (0..n * cols).map(|_| rng.f32()).collect();
@@ -295,21 +285,11 @@ fn fused_products_equal_separate_ones() {
 
 #[test]
 fn matmul_with_no_columns_or_tokens() {
-    let w = Weights {
-        ty: GgmlType::Q4_0,
-        rows: 3,
-        cols: 0,
-        data: &[],
-    };
+    let w = Weights::rows(GgmlType::Q4_0, 3, 0, &[]);
     let mut out = vec![1f32; 6];
     matmul(&w, &[], 2, &mut out, Precision::Fast);
     assert_eq!(out, vec![0.0; 6]);
     let data = vec![0u8; 3 * 18];
-    let w = Weights {
-        ty: GgmlType::Q4_0,
-        rows: 3,
-        cols: 32,
-        data: &data,
-    };
+    let w = Weights::rows(GgmlType::Q4_0, 3, 32, &data);
     matmul(&w, &[], 0, &mut [], Precision::Precise);
 }

@@ -43,6 +43,20 @@ pub(crate) struct TileKernel {
     pub dot: VecDotFn,
 }
 
+/// Whole groups of 4 interleaved weight rows (`w`: `g` groups, see `interleave`,
+/// `row_bytes` per row) times activation rows `t0..t0 + tokens` (1 ≤ `tokens` ≤
+/// [`TILE_TOKENS`]) of the `n` quantized rows in `act`, into `out[t * 4g + r]`. Each
+/// output is bit-identical to [`InterleavedKernel::dot`] on the row in ggml's layout.
+pub(crate) type InterleavedFn =
+    fn(w: &[u8], row_bytes: usize, act: &[u8], n: usize, t0: usize, tokens: usize, out: &mut [f32]);
+
+#[derive(Clone, Copy)]
+pub(crate) struct InterleavedKernel {
+    pub run: InterleavedFn,
+    /// The dot kernel it reproduces bit for bit (for rows left over from groups).
+    pub dot: VecDotFn,
+}
+
 /// Quantizes activations (whole blocks) to a `vec_dot` type, exactly as the
 /// reference quantizer in `quant` does.
 pub(crate) type QuantizeFn = fn(src: &[f32], dst: &mut [u8]);
@@ -85,6 +99,8 @@ pub(crate) struct Kernels {
     pub vec_dot: [Option<VecDotFn>; GgmlType::ALL.len()],
     /// Indexed like `vec_dot`; `None` means "a `vec_dot` call per output".
     pub tile: [Option<TileKernel>; GgmlType::ALL.len()],
+    /// Indexed like `vec_dot`; kernels for weights interleaved by `interleave`.
+    pub interleaved: [Option<InterleavedKernel>; GgmlType::ALL.len()],
     /// Indexed like `vec_dot`, by activation type; `None`: the reference quantizer.
     pub quantize: [Option<QuantizeFn>; GgmlType::ALL.len()],
 }
@@ -96,6 +112,10 @@ impl Kernels {
 
     pub fn tile(&self, ty: GgmlType) -> Option<TileKernel> {
         self.tile[type_index(ty)]
+    }
+
+    pub fn interleaved(&self, ty: GgmlType) -> Option<InterleavedKernel> {
+        self.interleaved[type_index(ty)]
     }
 
     pub fn quantize(&self, ty: GgmlType) -> Option<QuantizeFn> {

@@ -7,10 +7,11 @@
 
 use rayon::prelude::*;
 
-use super::dispatch::{kernels, DotF32Fn, TileFn, VecDotFn, TILE_ROWS, TILE_TOKENS};
+use super::dispatch::{kernels, DotF32Fn, InterleavedFn, TileFn, VecDotFn, TILE_ROWS, TILE_TOKENS};
+use super::interleave::{self, GROUP};
 use super::pool::{SendPtr, ThreadPool};
 use super::prefetch::prefetch;
-use super::{vec_dot_type, Precision, Weights};
+use super::{vec_dot_type, Precision, WeightLayout, Weights};
 use crate::quant::{dequantize_row, quantize_row, GgmlType};
 
 /// Tokens dotted with a chunk's weight rows while they are hot (their activations,
@@ -20,6 +21,9 @@ const TOKEN_TILE: usize = 16;
 /// How far ahead of the row being dotted its chunk's rows are prefetched (the tiles
 /// prefetch for themselves).
 const PREFETCH_ROWS: usize = 4;
+
+/// The most weight rows a thread takes at a time.
+const MAX_CHUNK_ROWS: usize = 64;
 
 /// Products fused into one pass over the threads by [`matmul_batch`].
 const MAX_FUSED: usize = 4;
@@ -149,6 +153,8 @@ struct Fast {
     q_bytes: usize,
     /// The tile kernel and the range of the scratch buffer it reads.
     tile: Option<(TileFn, (usize, usize))>,
+    /// The kernel for interleaved weights (which then have no tile kernel).
+    interleaved: Option<InterleavedFn>,
 }
 
 /// Where one layout of the activations lives in the scratch buffer: the quantized
@@ -222,7 +228,13 @@ fn run_batch(
                     let quantized = find_or_make(Layout::Quantized(vt), n * q_bytes, &|qx, at| {
                         quantize(exec, vt, x, cols, n, q_bytes, at, qx)
                     });
-                    let tile = k.tile(w.ty).map(|tk| {
+                    let interleaved = match w.layout {
+                        WeightLayout::Rows => None,
+                        WeightLayout::Interleaved => k.interleaved(w.ty),
+                    };
+                    // Interleaved rows are read by their kernel, or one by one.
+                    let tile_kernel = k.tile(w.ty).filter(|_| w.layout == WeightLayout::Rows);
+                    let tile = tile_kernel.map(|tk| {
                         let range = match tk.prepare {
                             None => quantized,
                             Some((prepare, bytes)) => {
@@ -235,11 +247,18 @@ fn run_batch(
                         };
                         (tk.tile, range)
                     });
+                    // The formula every row of the product follows.
+                    let dot = match (interleaved, k.tile(w.ty)) {
+                        (Some(ik), _) => ik.dot,
+                        (None, Some(tk)) => tk.dot,
+                        _ => dot,
+                    };
                     Some(Fast {
-                        dot: k.tile(w.ty).map_or(dot, |tk| tk.dot),
+                        dot,
                         at: quantized.0,
                         q_bytes,
                         tile,
+                        interleaved: interleaved.map(|ik| ik.run),
                     })
                 }
                 _ => None,
@@ -249,8 +268,8 @@ fn run_batch(
             // A multiple of the tile's rows, so only a matrix's last chunk has rows
             // left over.
             let chunk_rows = (w.rows / (8 * threads))
-                .clamp(8, 64)
-                .next_multiple_of(TILE_ROWS);
+                .clamp(8, MAX_CHUNK_ROWS)
+                .next_multiple_of(TILE_ROWS.max(GROUP));
             *task = Some(Task {
                 w: *w,
                 row_bytes,
@@ -263,20 +282,24 @@ fn run_batch(
         }
         let qx = &qx[..];
         let dot_f32 = k.dot_f32;
-        exec.for_each(chunks, Vec::new, |buf, c| {
-            let t = tasks
-                .iter()
-                .flatten()
-                .rev()
-                .find(|t| t.first_chunk <= c)
-                .expect("chunk 0 belongs to the first task");
-            let r0 = (c - t.first_chunk) * t.chunk_rows;
-            let r1 = (r0 + t.chunk_rows).min(t.w.rows);
-            match t.fast {
-                Some(f) => fast_chunk(t, r0..r1, n, qx, &f),
-                None => precise_chunk(t, r0..r1, x, n, buf, dot_f32),
-            }
-        });
+        exec.for_each(
+            chunks,
+            Default::default,
+            |bufs: &mut (Vec<f32>, Vec<u8>), c| {
+                let t = tasks
+                    .iter()
+                    .flatten()
+                    .rev()
+                    .find(|t| t.first_chunk <= c)
+                    .expect("chunk 0 belongs to the first task");
+                let r0 = (c - t.first_chunk) * t.chunk_rows;
+                let r1 = (r0 + t.chunk_rows).min(t.w.rows);
+                match t.fast {
+                    Some(f) => fast_chunk(t, r0..r1, n, qx, &f, &mut bufs.1),
+                    None => precise_chunk(t, r0..r1, x, n, bufs, dot_f32),
+                }
+            },
+        );
     }
 }
 
@@ -320,8 +343,16 @@ fn quantize(
 
 /// Rows `rows` of task `t` for every token, a tile of tokens at a time: with a tile
 /// kernel, up to [`TILE_ROWS`] × [`TILE_TOKENS`] outputs per call (a dot per output
-/// for rows left over), else one dot per output.
-fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], f: &Fast) {
+/// for rows left over), with an interleaved kernel all the chunk's groups per call,
+/// else one dot per output. `row_buf` holds an interleaved row rebuilt for a dot.
+fn fast_chunk(
+    t: &Task,
+    rows: std::ops::Range<usize>,
+    n: usize,
+    scratch: &[u8],
+    f: &Fast,
+    row_buf: &mut Vec<u8>,
+) {
     let (total, rb, q_bytes) = (t.w.rows, t.row_bytes, f.q_bytes);
     let qx = &scratch[f.at..f.at + n * q_bytes];
     // Outputs of token `tok` for the rows from `r`.
@@ -333,9 +364,10 @@ fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], 
             std::ptr::copy_nonoverlapping(v.as_ptr(), t.out.get().add(tok * total + r), v.len())
         };
     };
-    let dots = |r: usize, toks: std::ops::Range<usize>| {
+    let mut dots = |r: usize, toks: std::ops::Range<usize>| {
         prefetch(t.w.data, (r + PREFETCH_ROWS) * rb, rb);
-        let wr = &t.w.data[r * rb..(r + 1) * rb];
+        row_buf.resize(rb, 0);
+        let wr = interleave::row(&t.w, rb, r, row_buf);
         for tok in toks {
             store(
                 tok,
@@ -344,6 +376,28 @@ fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], 
             );
         }
     };
+    if let Some(run) = f.interleaved {
+        // The chunk's whole groups in one call per tile of tokens (the chunk starts
+        // a group), then the rows after the last group, which are in place.
+        let end = (total / GROUP * GROUP).min(rows.end);
+        let g = end.saturating_sub(rows.start);
+        if g > 0 {
+            let w = &t.w.data[rows.start * rb..end * rb];
+            let mut buf = [0f32; TILE_TOKENS * MAX_CHUNK_ROWS];
+            for t0 in (0..n).step_by(TILE_TOKENS) {
+                let tokens = TILE_TOKENS.min(n - t0);
+                let buf = &mut buf[..tokens * g];
+                run(w, rb, qx, n, t0, tokens, buf);
+                for (j, outs) in buf.chunks_exact(g).enumerate() {
+                    store(t0 + j, rows.start, outs);
+                }
+            }
+        }
+        for r in end.max(rows.start)..rows.end {
+            dots(r, 0..n);
+        }
+        return;
+    }
     for t0 in (0..n).step_by(TOKEN_TILE) {
         let t1 = (t0 + TOKEN_TILE).min(n);
         let mut r = rows.start;
@@ -369,23 +423,22 @@ fn fast_chunk(t: &Task, rows: std::ops::Range<usize>, n: usize, scratch: &[u8], 
     }
 }
 
-/// Rows `rows` of task `t`, each dequantized once into `buf` and dotted in f32.
+/// Rows `rows` of task `t`, each dequantized once into `bufs.0` (an interleaved row
+/// rebuilt in `bufs.1` first) and dotted in f32.
 fn precise_chunk(
     t: &Task,
     rows: std::ops::Range<usize>,
     x: &[f32],
     n: usize,
-    buf: &mut Vec<f32>,
+    (buf, row_buf): &mut (Vec<f32>, Vec<u8>),
     dot: DotF32Fn,
 ) {
     let (cols, total) = (t.w.cols, t.w.rows);
     buf.resize(cols, 0.0);
+    row_buf.resize(t.row_bytes, 0);
     for r in rows {
-        dequantize_row(
-            t.w.ty,
-            &t.w.data[r * t.row_bytes..(r + 1) * t.row_bytes],
-            buf,
-        );
+        let row = interleave::row(&t.w, t.row_bytes, r, row_buf);
+        dequantize_row(t.w.ty, row, buf);
         for (tok, xr) in x.chunks_exact(cols).take(n).enumerate() {
             let v = dot(buf, xr);
             // SAFETY: as in `fast_chunk`.

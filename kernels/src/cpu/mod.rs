@@ -9,6 +9,7 @@
 mod aarch64;
 pub mod attention;
 mod dispatch;
+mod interleave;
 mod matmul;
 pub mod ops;
 mod pool;
@@ -23,18 +24,42 @@ mod x86;
 
 use crate::quant::GgmlType;
 
+pub use interleave::interleave;
 pub use matmul::{matmul, matmul_batch, matmul_in};
 pub use pool::ThreadPool;
 
 /// A row-major weight matrix in one of the ggml formats, borrowed (e.g. from a
-/// memory-mapped GGUF file). Row `r` is `data[r * row_bytes..(r + 1) * row_bytes]`
-/// with `row_bytes = ty.row_bytes(cols)`.
+/// memory-mapped GGUF file). With [`WeightLayout::Rows`], row `r` is
+/// `data[r * row_bytes..(r + 1) * row_bytes]` with `row_bytes = ty.row_bytes(cols)`.
 #[derive(Clone, Copy, Debug)]
 pub struct Weights<'a> {
     pub ty: GgmlType,
     pub rows: usize,
     pub cols: usize,
     pub data: &'a [u8],
+    pub layout: WeightLayout,
+}
+
+impl<'a> Weights<'a> {
+    /// `rows` rows of `cols` elements of `ty`, in ggml's layout, back to back.
+    pub fn rows(ty: GgmlType, rows: usize, cols: usize, data: &'a [u8]) -> Weights<'a> {
+        Weights {
+            ty,
+            rows,
+            cols,
+            data,
+            layout: WeightLayout::Rows,
+        }
+    }
+}
+
+/// How a [`Weights`]' bytes are arranged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// ggml's rows, as in a GGUF file.
+    Rows,
+    /// Groups of 4 rows interleaved by [`interleave`] (same byte count).
+    Interleaved,
 }
 
 /// How `matmul` treats the activations.

@@ -120,11 +120,30 @@ impl GgufFile {
     /// cache). Nothing is copied: the pages stay the page cache's. Best effort; for
     /// a file read into memory it does nothing.
     pub fn prefault(&self) {
+        self.prefault_except(&[]);
+    }
+
+    /// [`GgufFile::prefault`] for every tensor but `skip` (ones that are read once,
+    /// e.g. to be rearranged, and then [`GgufFile::release`]d).
+    pub fn prefault_except(&self, skip: &[&TensorInfo]) {
         let Storage::Map(map) = &self.storage else {
             return;
         };
         let map = Arc::clone(map);
         let start = usize::try_from(self.data_offset).map_or(map.len(), |o| o.min(map.len()));
+        // The data section's ranges between the skipped tensors, in file order.
+        let mut holes: Vec<(usize, usize)> =
+            skip.iter().filter_map(|t| self.tensor_range(t)).collect();
+        holes.sort_unstable();
+        let mut ranges = Vec::with_capacity(holes.len() + 1);
+        let mut at = start;
+        for (s, e) in holes {
+            if s > at {
+                ranges.push((at, s));
+            }
+            at = at.max(e);
+        }
+        ranges.push((at, map.len()));
         let spawned = std::thread::Builder::new()
             .name("edgelm-prefault".into())
             .spawn(move || {
@@ -136,13 +155,14 @@ impl GgufFile {
                 // In steps: the kernel holds the process's memory-map lock through
                 // each call, and one call for the whole file kept the loading
                 // thread's allocations (mmap) waiting until every page was mapped.
-                let mut at = start;
-                while at < map.len() {
-                    let n = PREFAULT_STEP.min(map.len() - at);
-                    // An old kernel without MADV_POPULATE_READ refuses it; the pages
-                    // then fault in on first use, as they would have anyway.
-                    let _ = map.advise_range(advice, at, n);
-                    at += n;
+                for (mut at, end) in ranges {
+                    while at < end {
+                        let n = PREFAULT_STEP.min(end - at);
+                        // An old kernel without MADV_POPULATE_READ refuses it; the pages
+                        // then fault in on first use, as they would have anyway.
+                        let _ = map.advise_range(advice, at, n);
+                        at += n;
+                    }
                 }
             });
         // No thread (e.g. a process limit) costs only the faults it would have saved.
@@ -300,16 +320,41 @@ impl GgufFile {
         self.tensor_index.get(name).map(|&i| &self.tensors[i])
     }
 
+    /// Drops this process's mapped pages of tensor `t` (after copying what it needs
+    /// from them), so they no longer count in its resident memory; the bytes stay
+    /// readable (a later read maps them again from the page cache or the file).
+    /// Best effort: does nothing for a file read into memory or where not supported.
+    pub fn release(&self, t: &TensorInfo) {
+        let (Storage::Map(map), Some((s, e))) = (&self.storage, self.tensor_range(t)) else {
+            return;
+        };
+        #[cfg(unix)]
+        {
+            // SAFETY: the map is a shared, read-only map of a file, so dropping its
+            // pages loses nothing: any read afterwards, through any slice of it, maps
+            // the same bytes again. (The unsafe part of MADV_DONTNEED is private,
+            // written-to maps, whose changes it discards.)
+            let _ =
+                unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, s, e - s) };
+        }
+        #[cfg(not(unix))]
+        let _ = (map, s, e);
+    }
+
+    /// Where tensor `t` lies in the file, when it lies inside it.
+    fn tensor_range(&self, t: &TensorInfo) -> Option<(usize, usize)> {
+        let s = self.data_offset.checked_add(t.offset)?;
+        let e = s.checked_add(t.n_bytes)?;
+        (e <= self.storage.bytes().len() as u64).then_some((s as usize, e as usize))
+    }
+
     /// The bytes of tensor `t`: a slice of the map, no copy. Ranges of this file's
     /// tensors were checked at open; a `TensorInfo` whose range is not inside this file
     /// (one made up or taken from another file) yields an empty slice.
     pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
-        let bytes = self.storage.bytes();
-        let start = self.data_offset.checked_add(t.offset);
-        let end = start.and_then(|s| s.checked_add(t.n_bytes));
-        match (start, end) {
-            (Some(s), Some(e)) if e <= bytes.len() as u64 => &bytes[s as usize..e as usize],
-            _ => &[],
+        match self.tensor_range(t) {
+            Some((s, e)) => &self.storage.bytes()[s..e],
+            None => &[],
         }
     }
 }

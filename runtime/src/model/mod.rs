@@ -25,16 +25,20 @@ pub struct Model {
 }
 
 impl Model {
-    /// Maps `path` and checks every tensor the architecture needs.
+    /// Maps `path`, checks every tensor the architecture needs and rearranges the
+    /// weights this CPU's kernels read faster in another layout.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         let file = GgufFile::open(path)?;
-        file.prefault();
-        Model::from_file(file)
+        let model = Model::from_file(file)?;
+        // The copied tensors' pages were read once and released.
+        model.file.prefault_except(&model.weights.copied_tensors());
+        Ok(model)
     }
 
     pub fn from_file(file: GgufFile) -> Result<Model> {
         let config = ModelConfig::from_gguf(&file)?;
-        let weights = ModelWeights::load(&file, &config)?;
+        let mut weights = ModelWeights::load(&file, &config)?;
+        weights.interleave_for_cpu(&file);
         Ok(Model {
             file,
             config,

@@ -1,29 +1,49 @@
 //! The model's tensors, located in the mapped GGUF file and checked against the
 //! hyper-parameters before anything runs.
 
-use edgelm_kernels::cpu::Weights;
+use std::sync::Arc;
+
+use edgelm_kernels::cpu::{interleave, WeightLayout, Weights};
 use edgelm_kernels::quant::{dequantize_row, GgmlType};
 
 use super::config::{Arch, ModelConfig};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
 
-/// A 2-D weight read in place from the map: `rows` rows of `cols` elements.
-#[derive(Clone, Debug)]
+/// A 2-D weight read in place from the map: `rows` rows of `cols` elements; or, where
+/// this CPU's kernels read a rearranged copy faster, from that copy.
+#[derive(Clone)]
 pub struct Matrix {
     pub info: TensorInfo,
     pub rows: usize,
     pub cols: usize,
+    /// The rows interleaved for this CPU's kernels (`edgelm_kernels::cpu::interleave`).
+    interleaved: Option<Arc<[u8]>>,
 }
 
 impl Matrix {
-    pub fn view<'a>(&self, file: &'a GgufFile) -> Weights<'a> {
-        Weights {
-            ty: self.info.ty,
-            rows: self.rows,
-            cols: self.cols,
-            data: file.tensor_data(&self.info),
+    /// The weights the CPU kernels read.
+    pub fn view<'a>(&'a self, file: &'a GgufFile) -> Weights<'a> {
+        match &self.interleaved {
+            Some(data) => Weights {
+                ty: self.info.ty,
+                rows: self.rows,
+                cols: self.cols,
+                data,
+                layout: WeightLayout::Interleaved,
+            },
+            None => Weights::rows(
+                self.info.ty,
+                self.rows,
+                self.cols,
+                file.tensor_data(&self.info),
+            ),
         }
+    }
+
+    /// Bytes held in memory besides the map (an interleaved copy).
+    pub fn copied_bytes(&self) -> usize {
+        self.interleaved.as_ref().map_or(0, |d| d.len())
     }
 
     /// Row `r` as f32 (embedding lookups).
@@ -110,6 +130,7 @@ impl Loader<'_> {
             info: info.clone(),
             rows: dims[1] as usize,
             cols,
+            interleaved: None,
         })
     }
 
@@ -189,6 +210,51 @@ impl ModelWeights {
             layers,
             vocab_size,
         })
+    }
+
+    /// The matrices the CPU kernels multiply by.
+    fn matrices(&self) -> impl Iterator<Item = &Matrix> {
+        let layers = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]);
+        layers.chain([&self.output])
+    }
+
+    /// Rearranges the matrices the CPU kernels multiply by where this CPU's kernels
+    /// read another layout faster (Q4_0 and Q8_0 on Arm cores with dotprod, as ggml's
+    /// repack does), releasing the mapped pages they were copied from.
+    pub fn interleave_for_cpu(&mut self, file: &GgufFile) {
+        let layers = self.layers.iter_mut().flat_map(|l| {
+            [
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.gate,
+                &mut l.up,
+                &mut l.down,
+            ]
+        });
+        for m in layers.chain([&mut self.output]) {
+            if let Some(data) = interleave(&m.view(file)) {
+                m.interleaved = Some(data.into());
+                file.release(&m.info);
+            }
+        }
+    }
+
+    /// The tensors the CPU kernels read from a copy, not from the map.
+    pub fn copied_tensors(&self) -> Vec<&TensorInfo> {
+        self.matrices()
+            .filter(|m| m.interleaved.is_some())
+            .map(|m| &m.info)
+            .collect()
+    }
+
+    /// Bytes of weights held in memory besides the map.
+    pub fn copied_bytes(&self) -> usize {
+        self.matrices().map(Matrix::copied_bytes).sum()
     }
 
     /// Types of the weight matrices, for reports.

@@ -65,3 +65,34 @@ super::tiles::tile_entries! {
     tile_q5_0_q8_0 => Q5_0;
     tile_q8_0_q8_0 => Q8_0;
 }
+
+/// Safe table entries running the interleaved-weight kernel for each format, compiled
+/// with dotprod so that SDOT inlines into the loops.
+macro_rules! interleaved_entries {
+    ($($entry:ident => $format:ident;)*) => {$(
+        pub(super) fn $entry(
+            w: &[u8],
+            rb: usize,
+            act: &[u8],
+            n: usize,
+            t0: usize,
+            tokens: usize,
+            out: &mut [f32],
+        ) {
+            #[target_feature(enable = "dotprod")]
+            fn run(w: &[u8], rb: usize, act: &[u8], n: usize, t0: usize, tokens: usize, out: &mut [f32]) {
+                // SAFETY: this fn requires dotprod, all the kernel needs beyond NEON.
+                unsafe {
+                    super::interleaved::run::<super::tiles::$format>(w, rb, act, n, t0, tokens, out)
+                }
+            }
+            // SAFETY: installed only after `aarch64::upgrade` detected dotprod.
+            unsafe { run(w, rb, act, n, t0, tokens, out) }
+        }
+    )*};
+}
+
+interleaved_entries! {
+    interleaved_q4_0_q8_0 => Q4_0;
+    interleaved_q8_0_q8_0 => Q8_0;
+}

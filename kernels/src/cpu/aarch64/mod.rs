@@ -6,6 +6,7 @@
 //! integer dot step ([`neon::I8Dot`]), and instantiated by `neon` and `dotprod`.
 
 mod dotprod;
+mod interleaved;
 mod kquants;
 mod legacy;
 mod neon;
@@ -14,7 +15,9 @@ pub(crate) mod ops;
 mod tests;
 mod tiles;
 
-use super::dispatch::{type_index, Kernels, TileFn, TileKernel, VecDotFn};
+use super::dispatch::{
+    type_index, InterleavedFn, InterleavedKernel, Kernels, TileFn, TileKernel, VecDotFn,
+};
 use crate::quant::GgmlType;
 
 /// The NEON table entries (F32 and F16 rows and the integer block kernels).
@@ -137,6 +140,22 @@ pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
             k.vec_dot[type_index(ty)] = Some(f);
         }
         install_tiles(k, dotprod_tiles());
+        // Q4_0 and Q8_0 weights interleaved at load: fewer instructions than their
+        // tiles in place (see `interleaved`).
+        for (ty, run, dot) in [
+            (
+                GgmlType::Q4_0,
+                dotprod::interleaved_q4_0_q8_0 as InterleavedFn,
+                dotprod::vec_dot_q4_0_q8_0 as VecDotFn,
+            ),
+            (
+                GgmlType::Q8_0,
+                dotprod::interleaved_q8_0_q8_0,
+                dotprod::vec_dot_q8_0_q8_0,
+            ),
+        ] {
+            k.interleaved[type_index(ty)] = Some(InterleavedKernel { run, dot });
+        }
     }
 }
 

@@ -45,6 +45,7 @@ pub(crate) fn kernels() -> Kernels {
         dot_f32,
         vec_dot,
         tile: [None; GgmlType::ALL.len()],
+        interleaved: [None; GgmlType::ALL.len()],
         quantize: [None; GgmlType::ALL.len()],
     }
 }

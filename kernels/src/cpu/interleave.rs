@@ -1,0 +1,141 @@
+//! Weight rows interleaved four at a time ([`WeightLayout::Interleaved`]): the layout
+//! the aarch64 SDOT kernels read, made once at load (as ggml's repack does for Q4_0
+//! and Q8_0) where the kernel set has a kernel for it.
+//!
+//! In place, four rows' blocks lie `row_bytes` apart: a kernel gathers their four
+//! scales one by one and folds four per-row sums into one vector, for every block.
+//! Interleaved, one load brings the four scales and a by-lane SDOT leaves each row's
+//! sum in its own lane, so that work is gone.
+//!
+//! A group of 4 rows is, block after block: the 4 rows' f16 scales (8 bytes), then
+//! their quants 4 bytes at a time (bytes `4k..4k + 4` of rows 0, 1, 2, 3, then of
+//! `k + 1`). Q4_0 quants are stored XOR 0x88: each nibble as a 4-bit two's
+//! complement of its value minus 8. The bytes per group equal 4 rows' bytes, so a
+//! matrix keeps its size; rows after the last whole group stay as they were.
+
+use rayon::prelude::*;
+
+use super::dispatch::kernels;
+use super::{WeightLayout, Weights};
+use crate::quant::{q4_0, q8_0, GgmlType};
+
+/// Rows per interleaved group.
+pub(crate) const GROUP: usize = 4;
+
+/// The weight types that have an interleaved layout, with the XOR applied to their
+/// quants.
+fn quant_xor(ty: GgmlType) -> Option<u8> {
+    match ty {
+        GgmlType::Q4_0 => Some(0x88),
+        GgmlType::Q8_0 => Some(0),
+        _ => None,
+    }
+}
+
+/// Bytes of a weight block of `ty` (an f16 scale, then quants).
+fn block_bytes(ty: GgmlType) -> usize {
+    match ty {
+        GgmlType::Q4_0 => q4_0::BLOCK_BYTES,
+        _ => q8_0::BLOCK_BYTES,
+    }
+}
+
+/// The bytes of `w` interleaved for this CPU's kernels, or `None` when they have no
+/// interleaved kernel for its type (then reading the rows in place is best), it has
+/// fewer rows than a group, or it is interleaved already. The bytes are as many as
+/// `w.data`; pass them as `Weights { data, layout: WeightLayout::Interleaved, .. }`.
+pub fn interleave(w: &Weights) -> Option<Vec<u8>> {
+    kernels().interleaved(w.ty)?;
+    layout(w)
+}
+
+/// [`interleave`] whatever the kernel set.
+pub(crate) fn layout(w: &Weights) -> Option<Vec<u8>> {
+    let xor = quant_xor(w.ty)?;
+    let rb = w.ty.row_bytes(w.cols)?;
+    if w.layout != WeightLayout::Rows || w.rows < GROUP || w.data.len() != w.rows * rb {
+        return None;
+    }
+    let mut out = w.data.to_vec();
+    let bb = block_bytes(w.ty);
+    let groups = w.data.par_chunks_exact(GROUP * rb);
+    groups
+        .zip(out.par_chunks_exact_mut(GROUP * rb))
+        .for_each(|(src, dst)| {
+            for (b, blk) in dst.chunks_exact_mut(GROUP * bb).enumerate() {
+                let row_block = |r: usize| &src[r * rb + b * bb..][..bb];
+                let (scales, quants) = blk.split_at_mut(2 * GROUP);
+                for (r, d) in scales.chunks_exact_mut(2).enumerate() {
+                    d.copy_from_slice(&row_block(r)[..2]);
+                }
+                // Four bytes at a time: chunk c is row c % 4's quant bytes 4 (c / 4)...
+                let xor = u32::from_ne_bytes([xor; 4]);
+                for (c, q) in quants.chunks_exact_mut(4).enumerate() {
+                    let j = 2 + 4 * (c / GROUP);
+                    let src = &row_block(c % GROUP)[j..j + 4];
+                    let v = u32::from_ne_bytes(src.try_into().expect("4 bytes")) ^ xor;
+                    q.copy_from_slice(&v.to_ne_bytes());
+                }
+            }
+        });
+    Some(out)
+}
+
+/// Row `r` of `w` in ggml's layout: in place for a row outside the groups, else
+/// rebuilt from its group into `buf` (one row's bytes).
+pub(crate) fn row<'a>(w: &Weights<'a>, rb: usize, r: usize, buf: &'a mut [u8]) -> &'a [u8] {
+    let data = w.data;
+    if w.layout == WeightLayout::Rows || r >= w.rows / GROUP * GROUP {
+        return &data[r * rb..(r + 1) * rb];
+    }
+    let xor = quant_xor(w.ty).expect("only types with a layout are interleaved");
+    let bb = block_bytes(w.ty);
+    let group = &data[r / GROUP * GROUP * rb..][..GROUP * rb];
+    let k = r % GROUP;
+    for (b, out) in buf[..rb].chunks_exact_mut(bb).enumerate() {
+        let blk = &group[b * GROUP * bb..][..GROUP * bb];
+        out[..2].copy_from_slice(&blk[2 * k..2 * k + 2]);
+        for (j, q) in out[2..].iter_mut().enumerate() {
+            *q = blk[2 * GROUP + 16 * (j / 4) + 4 * k + j % 4] ^ xor;
+        }
+    }
+    &buf[..rb]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::test_data::values;
+    use crate::quant::quantize_row;
+
+    #[test]
+    fn every_row_comes_back_from_its_group() {
+        for ty in [GgmlType::Q4_0, GgmlType::Q8_0] {
+            for rows in [4, 7, 9] {
+                let cols = 96;
+                let rb = ty.row_bytes(cols).unwrap();
+                let mut data = vec![0u8; rows * rb];
+                for (r, row) in data.chunks_exact_mut(rb).enumerate() {
+                    quantize_row(ty, &values(cols, r as u64, 3.0), row).unwrap();
+                }
+                let w = Weights::rows(ty, rows, cols, &data);
+                // Independent of the kernel set: the layout itself.
+                let packed = layout(&w).unwrap();
+                assert_ne!(packed, data, "{ty}: interleaving changed nothing");
+                let p = Weights {
+                    layout: WeightLayout::Interleaved,
+                    data: &packed,
+                    ..w
+                };
+                let mut buf = vec![0u8; rb];
+                for r in 0..rows {
+                    assert_eq!(
+                        row(&p, rb, r, &mut buf),
+                        &data[r * rb..(r + 1) * rb],
+                        "{ty} row {r} of {rows}"
+                    );
+                }
+            }
+        }
+    }
+}

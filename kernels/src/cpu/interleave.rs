@@ -7,9 +7,10 @@
 //! Interleaved, one load brings the four scales and a by-lane SDOT leaves each row's
 //! sum in its own lane, so that work is gone.
 //!
-//! A group of 4 rows is, block after block: the 4 rows' f16 scales (8 bytes), then
-//! their quants 4 bytes at a time (bytes `4k..4k + 4` of rows 0, 1, 2, 3, then of
-//! `k + 1`). Q4_0 quants are stored XOR 0x88: each nibble as a 4-bit two's
+//! A group of 4 rows is, block after block: the 4 rows' quants 4 bytes at a time
+//! (bytes `4k..4k + 4` of rows 0, 1, 2, 3, then of `k + 1`), then their f16 scales
+//! (8 bytes; after the quants, so that those start 16-byte multiples apart and load
+//! in pairs). Q4_0 quants are stored XOR 0x88: each nibble as a 4-bit two's
 //! complement of its value minus 8. The bytes per group equal 4 rows' bytes, so a
 //! matrix keeps its size; rows after the last whole group stay as they were.
 
@@ -64,7 +65,7 @@ pub(crate) fn layout(w: &Weights) -> Option<Vec<u8>> {
         .for_each(|(src, dst)| {
             for (b, blk) in dst.chunks_exact_mut(GROUP * bb).enumerate() {
                 let row_block = |r: usize| &src[r * rb + b * bb..][..bb];
-                let (scales, quants) = blk.split_at_mut(2 * GROUP);
+                let (quants, scales) = blk.split_at_mut(GROUP * (bb - 2));
                 for (r, d) in scales.chunks_exact_mut(2).enumerate() {
                     d.copy_from_slice(&row_block(r)[..2]);
                 }
@@ -94,9 +95,10 @@ pub(crate) fn row<'a>(w: &Weights<'a>, rb: usize, r: usize, buf: &'a mut [u8]) -
     let k = r % GROUP;
     for (b, out) in buf[..rb].chunks_exact_mut(bb).enumerate() {
         let blk = &group[b * GROUP * bb..][..GROUP * bb];
-        out[..2].copy_from_slice(&blk[2 * k..2 * k + 2]);
+        let scales = GROUP * (bb - 2);
+        out[..2].copy_from_slice(&blk[scales + 2 * k..scales + 2 * k + 2]);
         for (j, q) in out[2..].iter_mut().enumerate() {
-            *q = blk[2 * GROUP + 16 * (j / 4) + 4 * k + j % 4] ^ xor;
+            *q = blk[16 * (j / 4) + 4 * k + j % 4] ^ xor;
         }
     }
     &buf[..rb]

@@ -86,8 +86,7 @@ unsafe fn sdot_lane<const L: i32>(acc: int32x4_t, w: int8x16_t, x: int8x16_t) ->
     acc
 }
 
-/// The 4 rows' integer sums of a block with one token's 32 quants (`x0`, `x1`), in
-/// two chains that a core runs side by side.
+/// The 4 rows' integer sums of a block with one token's 32 quants (`x0`, `x1`).
 ///
 /// # Safety
 /// The CPU has dotprod.
@@ -95,27 +94,27 @@ unsafe fn sdot_lane<const L: i32>(acc: int32x4_t, w: int8x16_t, x: int8x16_t) ->
 unsafe fn sums(q: &[int8x16_t; 8], x0: int8x16_t, x1: int8x16_t) -> int32x4_t {
     // SAFETY: forwarded from the caller.
     unsafe {
-        let z = vdupq_n_s32(0);
-        let a = sdot_lane::<0>(z, q[0], x0);
-        let b = sdot_lane::<0>(z, q[4], x1);
-        let a = sdot_lane::<1>(a, q[1], x0);
-        let b = sdot_lane::<1>(b, q[5], x1);
-        let a = sdot_lane::<2>(a, q[2], x0);
-        let b = sdot_lane::<2>(b, q[6], x1);
-        let a = sdot_lane::<3>(a, q[3], x0);
-        let b = sdot_lane::<3>(b, q[7], x1);
-        vaddq_s32(a, b)
+        let s = sdot_lane::<0>(vdupq_n_s32(0), q[0], x0);
+        let s = sdot_lane::<1>(s, q[1], x0);
+        let s = sdot_lane::<2>(s, q[2], x0);
+        let s = sdot_lane::<3>(s, q[3], x0);
+        let s = sdot_lane::<0>(s, q[4], x1);
+        let s = sdot_lane::<1>(s, q[5], x1);
+        let s = sdot_lane::<2>(s, q[6], x1);
+        sdot_lane::<3>(s, q[7], x1)
     }
 }
 
 /// `T` tokens (Q8_0 rows `qb` bytes apart from `x`) against `groups` groups from `w`
-/// (`blocks` blocks a row), into `out[t * stride + 4g + r]`.
+/// (`blocks` blocks a row), `G` groups at a time (one token's activations serve them
+/// all), into `out[t * stride + 4g + r]`.
 ///
 /// # Safety
-/// Whole groups and activation blocks as stated, `out` has room, the CPU has dotprod.
+/// Whole groups (a multiple of `G`) and activation blocks as stated, `out` has room,
+/// the CPU has dotprod.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn run_tokens<F: Unpack, const T: usize>(
+unsafe fn run_tokens<F: Unpack, const T: usize, const G: usize>(
     w: *const u8,
     groups: usize,
     blocks: usize,
@@ -124,34 +123,76 @@ unsafe fn run_tokens<F: Unpack, const T: usize>(
     out: *mut f32,
     stride: usize,
 ) {
+    const { assert!(matches!(T, 1 | 2 | 4 | 8)) };
     let gb = GROUP * F::WB;
-    let mut p = w;
-    for g in 0..groups {
-        let mut acc = [vdupq_n_f32(0.0); T];
+    for g in (0..groups).step_by(G) {
+        let mut acc = [[vdupq_n_f32(0.0); G]; T];
+        let mut p: [*const u8; G] = std::array::from_fn(|i| w.wrapping_add((g + i) * blocks * gb));
         let mut xp = x;
         for _ in 0..blocks {
-            // SAFETY (this block): `p` walks the group's blocks and `xp` the tokens'
+            // SAFETY (this block): `p` walks the groups' blocks and `xp` the tokens'
             // blocks, both whole as the caller vouches; dotprod is the caller's.
             unsafe {
-                let dw = widen_f16x4(vld1_u16(p.cast()));
-                let q = F::unpack(p.add(2 * GROUP));
-                for (t, acc) in acc.iter_mut().enumerate() {
-                    let xt = xp.add(t * qb);
-                    let (x0, x1) = (vld1q_s8(xt.add(2).cast()), vld1q_s8(xt.add(18).cast()));
-                    let dx = vgetq_lane_f32::<0>(widen_f16x4(vld1_dup_u16(xt.cast())));
-                    let mut s = sums(&q, x0, x1);
-                    if F::TIMES_16 {
-                        s = vshrq_n_s32::<4>(s);
-                    }
-                    *acc = vaddq_f32(*acc, F::block(vcvtq_f32_s32(s), dw, dw, dx, 0.0));
+                // Group i's scales and quants: unpacked where used for one token (so
+                // that G groups' quants need not all be in registers), once for all
+                // tokens otherwise. (Macros, not closures: a closure would not be
+                // compiled with dotprod.)
+                macro_rules! unpack {
+                    ($i:expr) => {
+                        (
+                            widen_f16x4(vld1_u16(p[$i].add(gb - 2 * GROUP).cast())),
+                            F::unpack(p[$i]),
+                        )
+                    };
                 }
+                let unpacked: [_; G] = std::array::from_fn(|i| (T > 1).then(|| unpack!(i)));
+                macro_rules! token {
+                    ($t:expr) => {{
+                        let xt = xp.add($t * qb);
+                        let dx = vgetq_lane_f32::<0>(widen_f16x4(vld1_dup_u16(xt.cast())));
+                        let (x0, x1) = (vld1q_s8(xt.add(2).cast()), vld1q_s8(xt.add(18).cast()));
+                        for (i, u) in unpacked.iter().enumerate() {
+                            let (dw, q) = match u {
+                                Some(u) => *u,
+                                None => unpack!(i),
+                            };
+                            let s = sums(&q, x0, x1);
+                            // Q4_0's sums are 16 times the true ones: converted with 4
+                            // fraction bits, they come out exact.
+                            let s = if F::TIMES_16 {
+                                vcvtq_n_f32_s32::<4>(s)
+                            } else {
+                                vcvtq_f32_s32(s)
+                            };
+                            acc[$t][i] = vaddq_f32(acc[$t][i], F::block(s, dw, dw, dx, 0.0));
+                        }
+                    }};
+                }
+                // Written out: LLVM leaves a loop of 8 tokens rolled, with its
+                // accumulators in memory.
+                token!(0);
+                if T > 1 {
+                    token!(1);
+                }
+                if T > 2 {
+                    token!(2);
+                    token!(3);
+                }
+                if T > 4 {
+                    token!(4);
+                    token!(5);
+                    token!(6);
+                    token!(7);
+                }
+                p = p.map(|p| p.add(gb));
             }
-            p = p.wrapping_add(gb);
             xp = xp.wrapping_add(q8_0::BLOCK_BYTES);
         }
         for (t, acc) in acc.iter().enumerate() {
-            // SAFETY: the caller guarantees `out` covers every token's groups.
-            unsafe { vst1q_f32(out.add(t * stride + GROUP * g), *acc) };
+            for (i, acc) in acc.iter().enumerate() {
+                // SAFETY: the caller guarantees `out` covers every token's groups.
+                unsafe { vst1q_f32(out.add(t * stride + GROUP * (g + i)), *acc) };
+            }
         }
     }
 }
@@ -193,10 +234,16 @@ pub(super) unsafe fn run<F: Unpack>(
         // outputs; dotprod is the caller's guarantee.
         unsafe {
             match run {
-                8 => run_tokens::<F, 8>(w, groups, blocks, x, qb, o, stride),
-                4 => run_tokens::<F, 4>(w, groups, blocks, x, qb, o, stride),
-                2 => run_tokens::<F, 2>(w, groups, blocks, x, qb, o, stride),
-                _ => run_tokens::<F, 1>(w, groups, blocks, x, qb, o, stride),
+                8 => run_tokens::<F, 8, 1>(w, groups, blocks, x, qb, o, stride),
+                4 => run_tokens::<F, 4, 1>(w, groups, blocks, x, qb, o, stride),
+                2 => run_tokens::<F, 2, 1>(w, groups, blocks, x, qb, o, stride),
+                _ => {
+                    // One token: 4 groups at a time share its loads, then the rest.
+                    let g4 = groups / 4 * 4;
+                    run_tokens::<F, 1, 4>(w, g4, blocks, x, qb, o, stride);
+                    let (w, o) = (w.add(g4 * GROUP * rb), o.add(g4 * GROUP));
+                    run_tokens::<F, 1, 1>(w, groups - g4, blocks, x, qb, o, stride);
+                }
             }
         }
         done += run;

@@ -141,13 +141,29 @@ fn top_candidates(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
 
 /// Index of the largest logit (the first one on ties).
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
+    // The first index of the largest value (NaNs never win; 0 if all are NaN or
+    // there are none). Block maxima first, each a lane-wise max that compiles to SIMD
+    // (a vocabulary is tens of thousands of logits, every token); then the first
+    // block holding the maximum is searched.
+    const BLOCK: usize = 256;
+    let block_max = |b: &[f32]| {
+        let mut lanes = [f32::NEG_INFINITY; 16];
+        let mut chunks = b.chunks_exact(16);
+        for c in &mut chunks {
+            for (m, &v) in lanes.iter_mut().zip(c) {
+                *m = m.max(v);
+            }
         }
-    }
-    best as u32
+        let tail = chunks.remainder().iter().copied();
+        lanes.into_iter().chain(tail).fold(f32::NEG_INFINITY, f32::max)
+    };
+    let maxima: Vec<f32> = logits.chunks(BLOCK).map(block_max).collect();
+    let max = maxima.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let Some(b) = maxima.iter().position(|&m| m == max) else {
+        return 0;
+    };
+    let at = logits[b * BLOCK..].iter().position(|&l| l == max);
+    at.map_or(0, |i| (b * BLOCK + i) as u32)
 }
 
 fn softmax_of(cands: &[(u32, f32)], temperature: f32) -> Vec<f32> {
@@ -192,6 +208,39 @@ mod tests {
             seed: 7,
             ..SamplerConfig::default()
         }
+    }
+
+    #[test]
+    fn argmax_is_the_first_index_of_the_largest_value() {
+        // The plain definition, NaNs skipped.
+        let naive = |v: &[f32]| {
+            let mut best: Option<usize> = None;
+            for (i, &l) in v.iter().enumerate() {
+                if !l.is_nan() && best.is_none_or(|b| l > v[b]) {
+                    best = Some(i);
+                }
+            }
+            best.unwrap_or(0) as u32
+        };
+        let mut rng = SplitMix64::new(3);
+        for len in [0, 1, 15, 16, 17, 255, 256, 257, 1000, 49152] {
+            for case in 0..4 {
+                // Few distinct values, so that the maximum repeats.
+                let mut v: Vec<f32> = (0..len).map(|_| (rng.next_f64() * 8.0).floor() as f32).collect();
+                if case == 1 && len > 3 {
+                    v[0] = f32::NAN;
+                    v[len / 2] = f32::NAN;
+                }
+                if case == 2 {
+                    v.iter_mut().for_each(|x| *x = f32::NEG_INFINITY);
+                }
+                if case == 3 && len > 0 {
+                    v[len - 1] = 100.0;
+                }
+                assert_eq!(argmax(&v), naive(&v), "len {len}, case {case}");
+            }
+        }
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
     }
 
     #[test]

@@ -45,14 +45,18 @@ pub(crate) struct TileKernel {
 
 /// Whole groups of 4 interleaved weight rows (`w`: `g` groups, see `interleave`,
 /// `row_bytes` per row) times activation rows `t0..t0 + tokens` (1 ≤ `tokens` ≤
-/// [`TILE_TOKENS`]) of the `n` quantized rows in `act`, into `out[t * 4g + r]`. Each
-/// output is bit-identical to [`InterleavedKernel::dot`] on the row in ggml's layout.
+/// [`TILE_TOKENS`], `t0` a multiple of [`TILE_TOKENS`]) of the `n` in `act` (as the
+/// kernel's [`PrepareFn`] left them), into `out[t * 4g + r]`. Each output is
+/// bit-identical to [`InterleavedKernel::dot`] on the row in ggml's layout.
 pub(crate) type InterleavedFn =
     fn(w: &[u8], row_bytes: usize, act: &[u8], n: usize, t0: usize, tokens: usize, out: &mut [f32]);
 
 #[derive(Clone, Copy)]
 pub(crate) struct InterleavedKernel {
     pub run: InterleavedFn,
+    /// The preparation of the activations and the bytes it writes per token and
+    /// weight block.
+    pub prepare: (PrepareFn, usize),
     /// The dot kernel it reproduces bit for bit (for rows left over from groups).
     pub dot: VecDotFn,
 }

@@ -7,7 +7,9 @@
 
 use rayon::prelude::*;
 
-use super::dispatch::{kernels, DotF32Fn, InterleavedFn, TileFn, VecDotFn, TILE_ROWS, TILE_TOKENS};
+use super::dispatch::{
+    kernels, DotF32Fn, InterleavedFn, PrepareFn, TileFn, VecDotFn, TILE_ROWS, TILE_TOKENS,
+};
 use super::interleave::{self, GROUP};
 use super::pool::{SendPtr, ThreadPool};
 use super::prefetch::prefetch;
@@ -153,8 +155,9 @@ struct Fast {
     q_bytes: usize,
     /// The tile kernel and the range of the scratch buffer it reads.
     tile: Option<(TileFn, (usize, usize))>,
-    /// The kernel for interleaved weights (which then have no tile kernel).
-    interleaved: Option<InterleavedFn>,
+    /// The kernel for interleaved weights (which then have no tile kernel) and the
+    /// range of the scratch buffer it reads.
+    interleaved: Option<(InterleavedFn, (usize, usize))>,
 }
 
 /// Where one layout of the activations lives in the scratch buffer: the quantized
@@ -162,7 +165,7 @@ struct Fast {
 #[derive(Clone, Copy, PartialEq)]
 enum Layout {
     Quantized(GgmlType),
-    PreparedFor(GgmlType),
+    PreparedFor(GgmlType, WeightLayout),
 }
 
 fn run_batch(
@@ -234,19 +237,18 @@ fn run_batch(
                     };
                     // Interleaved rows are read by their kernel, or one by one.
                     let tile_kernel = k.tile(w.ty).filter(|_| w.layout == WeightLayout::Rows);
+                    let mut prepared = |(prepare, bytes): (PrepareFn, usize)| {
+                        let len = n * bytes * (cols / w.ty.block_size());
+                        find_or_make(Layout::PreparedFor(w.ty, w.layout), len, &|qx, at| {
+                            let (head, tail) = qx.split_at_mut(at);
+                            prepare(&head[quantized.0..quantized.1], n, &mut tail[..len]);
+                        })
+                    };
                     let tile = tile_kernel.map(|tk| {
-                        let range = match tk.prepare {
-                            None => quantized,
-                            Some((prepare, bytes)) => {
-                                let len = n * bytes * (cols / w.ty.block_size());
-                                find_or_make(Layout::PreparedFor(w.ty), len, &|qx, at| {
-                                    let (head, tail) = qx.split_at_mut(at);
-                                    prepare(&head[quantized.0..quantized.1], n, &mut tail[..len]);
-                                })
-                            }
-                        };
+                        let range = tk.prepare.map_or(quantized, &mut prepared);
                         (tk.tile, range)
                     });
+                    let interleaved_run = interleaved.map(|ik| (ik.run, prepared(ik.prepare)));
                     // The formula every row of the product follows.
                     let dot = match (interleaved, k.tile(w.ty)) {
                         (Some(ik), _) => ik.dot,
@@ -258,7 +260,7 @@ fn run_batch(
                         at: quantized.0,
                         q_bytes,
                         tile,
-                        interleaved: interleaved.map(|ik| ik.run),
+                        interleaved: interleaved_run,
                     })
                 }
                 _ => None,
@@ -295,7 +297,7 @@ fn run_batch(
                 let r0 = (c - t.first_chunk) * t.chunk_rows;
                 let r1 = (r0 + t.chunk_rows).min(t.w.rows);
                 match t.fast {
-                    Some(f) => fast_chunk(t, r0..r1, n, qx, &f, &mut bufs.1),
+                    Some(f) => fast_chunk(t, r0..r1, n, qx, &f, bufs),
                     None => precise_chunk(t, r0..r1, x, n, bufs, dot_f32),
                 }
             },
@@ -344,14 +346,15 @@ fn quantize(
 /// Rows `rows` of task `t` for every token, a tile of tokens at a time: with a tile
 /// kernel, up to [`TILE_ROWS`] × [`TILE_TOKENS`] outputs per call (a dot per output
 /// for rows left over), with an interleaved kernel all the chunk's groups per call,
-/// else one dot per output. `row_buf` holds an interleaved row rebuilt for a dot.
+/// else one dot per output. `bufs` holds an interleaved kernel's outputs, and an
+/// interleaved row rebuilt for a dot.
 fn fast_chunk(
     t: &Task,
     rows: std::ops::Range<usize>,
     n: usize,
     scratch: &[u8],
     f: &Fast,
-    row_buf: &mut Vec<u8>,
+    (buf, row_buf): &mut (Vec<f32>, Vec<u8>),
 ) {
     let (total, rb, q_bytes) = (t.w.rows, t.row_bytes, f.q_bytes);
     let qx = &scratch[f.at..f.at + n * q_bytes];
@@ -376,18 +379,20 @@ fn fast_chunk(
             );
         }
     };
-    if let Some(run) = f.interleaved {
+    if let Some((run, act)) = f.interleaved {
+        let act = &scratch[act.0..act.1];
         // The chunk's whole groups in one call per tile of tokens (the chunk starts
         // a group), then the rows after the last group, which are in place.
         let end = (total / GROUP * GROUP).min(rows.end);
         let g = end.saturating_sub(rows.start);
         if g > 0 {
             let w = &t.w.data[rows.start * rb..end * rb];
-            let mut buf = [0f32; TILE_TOKENS * MAX_CHUNK_ROWS];
+            // Sized once per thread: zeroing it per call cost more than the copies.
+            buf.resize(TILE_TOKENS * MAX_CHUNK_ROWS, 0.0);
             for t0 in (0..n).step_by(TILE_TOKENS) {
                 let tokens = TILE_TOKENS.min(n - t0);
                 let buf = &mut buf[..tokens * g];
-                run(w, rb, qx, n, t0, tokens, buf);
+                run(w, rb, act, n, t0, tokens, buf);
                 for (j, outs) in buf.chunks_exact(g).enumerate() {
                     store(t0 + j, rows.start, outs);
                 }

@@ -14,6 +14,11 @@ mod matmul;
 pub mod ops;
 mod pool;
 mod prefetch;
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_endian = "little")
+))]
+mod prepared;
 mod scalar;
 #[cfg(test)]
 mod test_data;

@@ -114,9 +114,14 @@ fn interleaved_kernels_equal_their_dot_kernels_bit_for_bit() {
                 let packed = layout(&Weights::rows(ty, rows, cols, &data)).unwrap();
                 let n = 2 * TILE_TOKENS + 3;
                 let x = matrix(vt, n, cols, 500 + blocks as u64);
-                for (t0, tokens) in [(0, TILE_TOKENS), (TILE_TOKENS, 7), (n - 3, 3), (5, 1)] {
+                let (prepare, bytes) = ik.prepare;
+                let mut act = vec![0u8; n * bytes * blocks];
+                prepare(&x, n, &mut act);
+                // Whole groups of tokens, the last group's, and fewer than a group has.
+                let calls = [(0, TILE_TOKENS), (TILE_TOKENS, 7), (n - 3, 3), (0, 5), (8, 1)];
+                for (t0, tokens) in calls {
                     let mut out = vec![f32::NAN; tokens * rows];
-                    (ik.run)(&packed, rb, &x, n, t0, tokens, &mut out);
+                    (ik.run)(&packed, rb, &act, n, t0, tokens, &mut out);
                     for (t, outs) in out.chunks_exact(rows).enumerate() {
                         for (r, &got) in outs.iter().enumerate() {
                             let xt = &x[(t0 + t) * qb..(t0 + t + 1) * qb];

@@ -6,6 +6,9 @@
 //! bytes, so each row's integer sum builds up in its own lane, with no pairwise
 //! folding. A call covers all the groups of a chunk of rows.
 //!
+//! The activations are read in the prepared layout (`cpu::prepared`): a run of
+//! tokens' quants back to back, then their scales as f32.
+//!
 //! Integer sums are exact and the f32 work is the tiles' per-format formula
 //! ([`Format::block`]), so every output is bit-identical to the dot kernel of the
 //! row in ggml's layout.
@@ -15,9 +18,22 @@ use std::arch::asm;
 
 use super::neon::widen_f16x4;
 use super::tiles::{Format, Q4_0, Q8_0};
-use crate::cpu::dispatch::TILE_TOKENS;
 use crate::cpu::interleave::GROUP;
+use crate::cpu::prepared::{group, prepare};
+use crate::quant::float::f16_to_f32;
 use crate::quant::q8_0;
+
+/// Bytes per token and block of the prepared activations: the 32 quants, then the
+/// scale as f32 (converted once per product, not once per group of weight rows).
+pub(super) const PREPARED: usize = 36;
+
+/// The [`crate::cpu::dispatch::PrepareFn`] of these kernels, from Q8_0 activations.
+pub(super) fn prepare_q8_0(qx: &[u8], n: usize, out: &mut [u8]) {
+    prepare(qx, n, out, q8_0::BLOCK_BYTES, PREPARED, false, |blk, values, scale, _| {
+        values.copy_from_slice(&blk[2..]);
+        scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());
+    })
+}
 
 /// A format's interleaved quants, unpacked.
 pub(super) trait Unpack: Format {
@@ -105,21 +121,29 @@ unsafe fn sums(q: &[int8x16_t; 8], x0: int8x16_t, x1: int8x16_t) -> int32x4_t {
     }
 }
 
-/// `T` tokens (Q8_0 rows `qb` bytes apart from `x`) against `groups` groups from `w`
-/// (`blocks` blocks a row), `G` groups at a time (one token's activations serve them
-/// all), into `out[t * stride + 4g + r]`.
+/// Where a run of tokens' activations are, in the prepared layout: the first token's
+/// quants of block 0 at `x`, token `t`'s 32 bytes after the previous one's, its f32
+/// scale `scales + 4t` bytes from its block's `x`, blocks `block` bytes apart.
+#[derive(Clone, Copy)]
+struct Act {
+    x: *const u8,
+    scales: usize,
+    block: usize,
+}
+
+/// `T` tokens (`a`) against `groups` groups from `w` (`blocks` blocks a row), `G`
+/// groups at a time (one token's activations serve them all), into
+/// `out[t * stride + 4g + r]`.
 ///
 /// # Safety
 /// Whole groups (a multiple of `G`) and activation blocks as stated, `out` has room,
 /// the CPU has dotprod.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn run_tokens<F: Unpack, const T: usize, const G: usize>(
     w: *const u8,
     groups: usize,
     blocks: usize,
-    x: *const u8,
-    qb: usize,
+    a: Act,
     out: *mut f32,
     stride: usize,
 ) {
@@ -128,7 +152,7 @@ unsafe fn run_tokens<F: Unpack, const T: usize, const G: usize>(
     for g in (0..groups).step_by(G) {
         let mut acc = [[vdupq_n_f32(0.0); G]; T];
         let mut p: [*const u8; G] = std::array::from_fn(|i| w.wrapping_add((g + i) * blocks * gb));
-        let mut xp = x;
+        let mut xp = a.x;
         for _ in 0..blocks {
             // SAFETY (this block): `p` walks the groups' blocks and `xp` the tokens'
             // blocks, both whole as the caller vouches; dotprod is the caller's.
@@ -146,11 +170,24 @@ unsafe fn run_tokens<F: Unpack, const T: usize, const G: usize>(
                     };
                 }
                 let unpacked: [_; G] = std::array::from_fn(|i| (T > 1).then(|| unpack!(i)));
+                // The tokens' scales, 4 to a load where there are 4.
+                let sp = xp.add(a.scales).cast::<f32>();
+                let scales: [float32x4_t; 2] = std::array::from_fn(|j| {
+                    if T >= 4 * (j + 1) {
+                        vld1q_f32(sp.add(4 * j))
+                    } else {
+                        vdupq_n_f32(0.0)
+                    }
+                });
                 macro_rules! token {
                     ($t:expr) => {{
-                        let xt = xp.add($t * qb);
-                        let dx = vgetq_lane_f32::<0>(widen_f16x4(vld1_dup_u16(xt.cast())));
-                        let (x0, x1) = (vld1q_s8(xt.add(2).cast()), vld1q_s8(xt.add(18).cast()));
+                        let xt = xp.add(32 * $t);
+                        let dx = if T >= 4 {
+                            vgetq_lane_f32::<{ $t % 4 }>(scales[$t / 4])
+                        } else {
+                            sp.add($t).read_unaligned()
+                        };
+                        let (x0, x1) = (vld1q_s8(xt.cast()), vld1q_s8(xt.add(16).cast()));
                         for (i, u) in unpacked.iter().enumerate() {
                             let (dw, q) = match u {
                                 Some(u) => *u,
@@ -186,7 +223,7 @@ unsafe fn run_tokens<F: Unpack, const T: usize, const G: usize>(
                 }
                 p = p.map(|p| p.add(gb));
             }
-            xp = xp.wrapping_add(q8_0::BLOCK_BYTES);
+            xp = xp.wrapping_add(a.block);
         }
         for (t, acc) in acc.iter().enumerate() {
             for (i, acc) in acc.iter().enumerate() {
@@ -212,16 +249,20 @@ pub(super) unsafe fn run<F: Unpack>(
     out: &mut [f32],
 ) {
     let blocks = rb / F::WB;
-    let qb = blocks * q8_0::BLOCK_BYTES;
     let groups = w.len() / (GROUP * rb);
     let stride = GROUP * groups;
     assert!(rb == blocks * F::WB && w.len() == groups * GROUP * rb);
-    assert!((1..=TILE_TOKENS).contains(&count) && t0 + count <= n && act.len() >= n * qb);
-    assert!(out.len() >= count * stride);
+    assert!(out.len() >= count * stride && t0 + count <= n);
+    let (start, m) = group(n, t0, blocks, PREPARED);
+    assert!((1..=m).contains(&count) && act.len() >= start + blocks * m * PREPARED);
     let mut done = 0;
     // Runs of 8, 4, 2 and 1 tokens, each with its accumulators in registers.
     while done < count {
-        let x = act[(t0 + done) * qb..].as_ptr();
+        let a = Act {
+            x: act[start + 32 * done..].as_ptr(),
+            scales: 32 * (m - done) + 4 * done,
+            block: m * PREPARED,
+        };
         let o = out[done * stride..].as_mut_ptr();
         let w = w.as_ptr();
         let run = match count - done {
@@ -234,15 +275,15 @@ pub(super) unsafe fn run<F: Unpack>(
         // outputs; dotprod is the caller's guarantee.
         unsafe {
             match run {
-                8 => run_tokens::<F, 8, 1>(w, groups, blocks, x, qb, o, stride),
-                4 => run_tokens::<F, 4, 1>(w, groups, blocks, x, qb, o, stride),
-                2 => run_tokens::<F, 2, 1>(w, groups, blocks, x, qb, o, stride),
+                8 => run_tokens::<F, 8, 1>(w, groups, blocks, a, o, stride),
+                4 => run_tokens::<F, 4, 1>(w, groups, blocks, a, o, stride),
+                2 => run_tokens::<F, 2, 1>(w, groups, blocks, a, o, stride),
                 _ => {
                     // One token: 4 groups at a time share its loads, then the rest.
                     let g4 = groups / 4 * 4;
-                    run_tokens::<F, 1, 4>(w, g4, blocks, x, qb, o, stride);
+                    run_tokens::<F, 1, 4>(w, g4, blocks, a, o, stride);
                     let (w, o) = (w.add(g4 * GROUP * rb), o.add(g4 * GROUP));
-                    run_tokens::<F, 1, 1>(w, groups - g4, blocks, x, qb, o, stride);
+                    run_tokens::<F, 1, 1>(w, groups - g4, blocks, a, o, stride);
                 }
             }
         }

@@ -154,7 +154,11 @@ pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
                 dotprod::vec_dot_q8_0_q8_0,
             ),
         ] {
-            k.interleaved[type_index(ty)] = Some(InterleavedKernel { run, dot });
+            k.interleaved[type_index(ty)] = Some(InterleavedKernel {
+                run,
+                prepare: (interleaved::prepare_q8_0, interleaved::PREPARED),
+                dot,
+            });
         }
     }
 }

@@ -8,7 +8,6 @@ mod macros;
 mod avx2;
 mod avx512;
 mod layout;
-mod prepared;
 
 use super::dispatch::{type_index, Kernels, PrepareFn, TileFn, TileKernel, VecDotFn};
 use super::scalar;

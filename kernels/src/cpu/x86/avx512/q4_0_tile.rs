@@ -17,7 +17,7 @@ use std::arch::x86_64::*;
 
 use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
 use crate::cpu::prefetch;
-use crate::cpu::x86::prepared::{group, prepare};
+use crate::cpu::prepared::{group, prepare};
 use crate::quant::float::f16_to_f32;
 use crate::quant::{q4_0, q8_0};
 

@@ -1,4 +1,5 @@
-//! The layout the 32-value block tiles read their activations in, written once per
+//! The layout the 32-value block tiles (and the kernels for interleaved weights) read
+//! their activations in, written once per
 //! product: tokens in groups of [`TILE_TOKENS`] (the tiles' token counts; the last
 //! group may be shorter), each group block after block, and within a block the
 //! group's values (32 bytes per token), then their scales (f32), then what the
@@ -14,7 +15,7 @@ use crate::cpu::dispatch::TILE_TOKENS;
 /// Where the group of the tile starting at token `t0` begins in the prepared
 /// activations of `n` tokens, `blocks` blocks of `bytes` per token each, and how many
 /// tokens that group holds.
-pub(super) fn group(n: usize, t0: usize, blocks: usize, bytes: usize) -> (usize, usize) {
+pub(crate) fn group(n: usize, t0: usize, blocks: usize, bytes: usize) -> (usize, usize) {
     assert!(
         t0.is_multiple_of(TILE_TOKENS) && t0 < n,
         "a tile starts a group of tokens"
@@ -28,7 +29,7 @@ pub(super) fn group(n: usize, t0: usize, blocks: usize, bytes: usize) -> (usize,
 /// `interleaved` a group's values go four bytes at a time (values 4j..4j + 4 of every
 /// token of the group together, `4m` bytes per j), as the AVX-512 Q4_0 tile and the
 /// AVX2 tiles read them.
-pub(super) fn prepare(
+pub(crate) fn prepare(
     qx: &[u8],
     n: usize,
     out: &mut [u8],

@@ -155,7 +155,10 @@ pub fn argmax(logits: &[f32]) -> u32 {
             }
         }
         let tail = chunks.remainder().iter().copied();
-        lanes.into_iter().chain(tail).fold(f32::NEG_INFINITY, f32::max)
+        lanes
+            .into_iter()
+            .chain(tail)
+            .fold(f32::NEG_INFINITY, f32::max)
     };
     let maxima: Vec<f32> = logits.chunks(BLOCK).map(block_max).collect();
     let max = maxima.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -226,7 +229,9 @@ mod tests {
         for len in [0, 1, 15, 16, 17, 255, 256, 257, 1000, 49152] {
             for case in 0..4 {
                 // Few distinct values, so that the maximum repeats.
-                let mut v: Vec<f32> = (0..len).map(|_| (rng.next_f64() * 8.0).floor() as f32).collect();
+                let mut v: Vec<f32> = (0..len)
+                    .map(|_| (rng.next_f64() * 8.0).floor() as f32)
+                    .collect();
                 if case == 1 && len > 3 {
                     v[0] = f32::NAN;
                     v[len / 2] = f32::NAN;

@@ -118,7 +118,13 @@ fn interleaved_kernels_equal_their_dot_kernels_bit_for_bit() {
                 let mut act = vec![0u8; n * bytes * blocks];
                 prepare(&x, n, &mut act);
                 // Whole groups of tokens, the last group's, and fewer than a group has.
-                let calls = [(0, TILE_TOKENS), (TILE_TOKENS, 7), (n - 3, 3), (0, 5), (8, 1)];
+                let calls = [
+                    (0, TILE_TOKENS),
+                    (TILE_TOKENS, 7),
+                    (n - 3, 3),
+                    (0, 5),
+                    (8, 1),
+                ];
                 for (t0, tokens) in calls {
                     let mut out = vec![f32::NAN; tokens * rows];
                     (ik.run)(&packed, rb, &act, n, t0, tokens, &mut out);

@@ -29,10 +29,18 @@ pub(super) const PREPARED: usize = 36;
 
 /// The [`crate::cpu::dispatch::PrepareFn`] of these kernels, from Q8_0 activations.
 pub(super) fn prepare_q8_0(qx: &[u8], n: usize, out: &mut [u8]) {
-    prepare(qx, n, out, q8_0::BLOCK_BYTES, PREPARED, false, |blk, values, scale, _| {
-        values.copy_from_slice(&blk[2..]);
-        scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());
-    })
+    prepare(
+        qx,
+        n,
+        out,
+        q8_0::BLOCK_BYTES,
+        PREPARED,
+        false,
+        |blk, values, scale, _| {
+            values.copy_from_slice(&blk[2..]);
+            scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());
+        },
+    )
 }
 
 /// A format's interleaved quants, unpacked.

@@ -19,8 +19,8 @@ use std::arch::x86_64::*;
 
 use crate::cpu::dispatch::{Tile, TILE_ROWS, TILE_TOKENS};
 use crate::cpu::prefetch;
-use crate::cpu::x86::avx2::hsum;
 use crate::cpu::prepared::{self, group};
+use crate::cpu::x86::avx2::hsum;
 use crate::quant::float::f16_to_f32;
 use crate::quant::{q4_1, q5_0, q5_1, q8_0, q8_1};
 

@@ -10,7 +10,7 @@
 //! A group of 4 rows is, block after block: the 4 rows' quants 4 bytes at a time
 //! (bytes `4k..4k + 4` of rows 0, 1, 2, 3, then of `k + 1`), then their f16 scales
 //! (8 bytes; after the quants, so that those start 16-byte multiples apart and load
-//! in pairs). Q4_0 quants are stored XOR 0x88: each nibble as a 4-bit two's
+//! in pairs), then for Q4_1 their f16 minimums (8 bytes). Q4_0 quants are stored XOR 0x88: each nibble as a 4-bit two's
 //! complement of its value minus 8. The bytes per group equal 4 rows' bytes, so a
 //! matrix keeps its size; rows after the last whole group stay as they were.
 
@@ -18,27 +18,30 @@ use rayon::prelude::*;
 
 use super::dispatch::kernels;
 use super::{WeightLayout, Weights};
-use crate::quant::{q4_0, q8_0, GgmlType};
+use crate::quant::{q4_0, q4_1, q8_0, GgmlType};
 
 /// Rows per interleaved group.
 pub(crate) const GROUP: usize = 4;
 
-/// The weight types that have an interleaved layout, with the XOR applied to their
-/// quants.
-fn quant_xor(ty: GgmlType) -> Option<u8> {
-    match ty {
-        GgmlType::Q4_0 => Some(0x88),
-        GgmlType::Q8_0 => Some(0),
-        _ => None,
-    }
+/// How a block of a type with an interleaved layout is made: `block` bytes, the
+/// first `head` of them f16 fields (a scale, then Q4_1's minimum), then the quants,
+/// stored XOR `xor`.
+#[derive(Clone, Copy)]
+struct Block {
+    block: usize,
+    head: usize,
+    xor: u8,
 }
 
-/// Bytes of a weight block of `ty` (an f16 scale, then quants).
-fn block_bytes(ty: GgmlType) -> usize {
-    match ty {
-        GgmlType::Q4_0 => q4_0::BLOCK_BYTES,
-        _ => q8_0::BLOCK_BYTES,
-    }
+/// The weight types that have an interleaved layout.
+fn block_of(ty: GgmlType) -> Option<Block> {
+    let (block, head, xor) = match ty {
+        GgmlType::Q4_0 => (q4_0::BLOCK_BYTES, 2, 0x88),
+        GgmlType::Q4_1 => (q4_1::BLOCK_BYTES, 4, 0),
+        GgmlType::Q8_0 => (q8_0::BLOCK_BYTES, 2, 0),
+        _ => return None,
+    };
+    Some(Block { block, head, xor })
 }
 
 /// The bytes of `w` interleaved for this CPU's kernels, or `None` when they have no
@@ -52,27 +55,32 @@ pub fn interleave(w: &Weights) -> Option<Vec<u8>> {
 
 /// [`interleave`] whatever the kernel set.
 pub(crate) fn layout(w: &Weights) -> Option<Vec<u8>> {
-    let xor = quant_xor(w.ty)?;
+    let Block {
+        block: bb,
+        head,
+        xor,
+    } = block_of(w.ty)?;
     let rb = w.ty.row_bytes(w.cols)?;
     if w.layout != WeightLayout::Rows || w.rows < GROUP || w.data.len() != w.rows * rb {
         return None;
     }
     let mut out = w.data.to_vec();
-    let bb = block_bytes(w.ty);
     let groups = w.data.par_chunks_exact(GROUP * rb);
     groups
         .zip(out.par_chunks_exact_mut(GROUP * rb))
         .for_each(|(src, dst)| {
             for (b, blk) in dst.chunks_exact_mut(GROUP * bb).enumerate() {
                 let row_block = |r: usize| &src[r * rb + b * bb..][..bb];
-                let (quants, scales) = blk.split_at_mut(GROUP * (bb - 2));
-                for (r, d) in scales.chunks_exact_mut(2).enumerate() {
-                    d.copy_from_slice(&row_block(r)[..2]);
+                let (quants, heads) = blk.split_at_mut(GROUP * (bb - head));
+                // Field f of row r at 8f + 2r: each field's 4 values load as one.
+                for (i, d) in heads.chunks_exact_mut(2).enumerate() {
+                    let (f, r) = (i / GROUP, i % GROUP);
+                    d.copy_from_slice(&row_block(r)[2 * f..2 * f + 2]);
                 }
                 // Four bytes at a time: chunk c is row c % 4's quant bytes 4 (c / 4)...
                 let xor = u32::from_ne_bytes([xor; 4]);
                 for (c, q) in quants.chunks_exact_mut(4).enumerate() {
-                    let j = 2 + 4 * (c / GROUP);
+                    let j = head + 4 * (c / GROUP);
                     let src = &row_block(c % GROUP)[j..j + 4];
                     let v = u32::from_ne_bytes(src.try_into().expect("4 bytes")) ^ xor;
                     q.copy_from_slice(&v.to_ne_bytes());
@@ -89,15 +97,21 @@ pub(crate) fn row<'a>(w: &Weights<'a>, rb: usize, r: usize, buf: &'a mut [u8]) -
     if w.layout == WeightLayout::Rows || r >= w.rows / GROUP * GROUP {
         return &data[r * rb..(r + 1) * rb];
     }
-    let xor = quant_xor(w.ty).expect("only types with a layout are interleaved");
-    let bb = block_bytes(w.ty);
+    let Block {
+        block: bb,
+        head,
+        xor,
+    } = block_of(w.ty).expect("only types with a layout are interleaved");
     let group = &data[r / GROUP * GROUP * rb..][..GROUP * rb];
     let k = r % GROUP;
     for (b, out) in buf[..rb].chunks_exact_mut(bb).enumerate() {
         let blk = &group[b * GROUP * bb..][..GROUP * bb];
-        let scales = GROUP * (bb - 2);
-        out[..2].copy_from_slice(&blk[scales + 2 * k..scales + 2 * k + 2]);
-        for (j, q) in out[2..].iter_mut().enumerate() {
+        let heads = GROUP * (bb - head);
+        for f in 0..head / 2 {
+            let at = heads + 2 * (GROUP * f + k);
+            out[2 * f..2 * f + 2].copy_from_slice(&blk[at..at + 2]);
+        }
+        for (j, q) in out[head..].iter_mut().enumerate() {
             *q = blk[16 * (j / 4) + 4 * k + j % 4] ^ xor;
         }
     }
@@ -112,7 +126,7 @@ mod tests {
 
     #[test]
     fn every_row_comes_back_from_its_group() {
-        for ty in [GgmlType::Q4_0, GgmlType::Q8_0] {
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
             for rows in [4, 7, 9] {
                 let cols = 96;
                 let rb = ty.row_bytes(cols).unwrap();

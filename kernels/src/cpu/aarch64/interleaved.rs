@@ -1,5 +1,5 @@
 //! SDOT kernels for weights interleaved four rows at a time (`cpu::interleave`), for
-//! Q4_0 and Q8_0: the formats whose in-place tiles lost to ggml's repacked ones.
+//! Q4_0, Q4_1 and Q8_0.
 //!
 //! Per block of a group, one load brings the 4 rows' scales and four more their
 //! quants; SDOT by lane multiplies 4 bytes of each row with the same 4 activation
@@ -7,7 +7,7 @@
 //! folding. A call covers all the groups of a chunk of rows.
 //!
 //! The activations are read in the prepared layout (`cpu::prepared`): a run of
-//! tokens' quants back to back, then their scales as f32.
+//! tokens' quants back to back, then their scales (and Q8_1 sums) as f32.
 //!
 //! Integer sums are exact and the f32 work is the tiles' per-format formula
 //! ([`Format::block`]), so every output is bit-identical to the dot kernel of the
@@ -17,28 +17,59 @@ use std::arch::aarch64::*;
 use std::arch::asm;
 
 use super::neon::widen_f16x4;
-use super::tiles::{Format, Q4_0, Q8_0};
+use super::tiles::{Format, Q4_0, Q4_1, Q8_0};
 use crate::cpu::interleave::GROUP;
 use crate::cpu::prepared::{group, prepare};
 use crate::quant::float::f16_to_f32;
-use crate::quant::q8_0;
+use crate::quant::{q8_0, q8_1};
 
-/// Bytes per token and block of the prepared activations: the 32 quants, then the
-/// scale as f32 (converted once per product, not once per group of weight rows).
-pub(super) const PREPARED: usize = 36;
+/// Bytes per token and block of the prepared activations for format `F`: the 32
+/// quants, then the scale as f32 (converted once per product, not once per group of
+/// weight rows), then for Q8_1 the scaled sum as f32.
+pub(super) const fn prepared<F: Format>() -> usize {
+    if F::Q8_1 {
+        40
+    } else {
+        36
+    }
+}
+
+/// The f16 at `b[at..at + 2]` as f32, little-endian bytes.
+fn f16_bytes(b: &[u8], at: usize) -> [u8; 4] {
+    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]])).to_le_bytes()
+}
 
 /// The [`crate::cpu::dispatch::PrepareFn`] of these kernels, from Q8_0 activations.
 pub(super) fn prepare_q8_0(qx: &[u8], n: usize, out: &mut [u8]) {
+    let bytes = prepared::<Q8_0>();
     prepare(
         qx,
         n,
         out,
         q8_0::BLOCK_BYTES,
-        PREPARED,
+        bytes,
         false,
         |blk, values, scale, _| {
             values.copy_from_slice(&blk[2..]);
-            scale.copy_from_slice(&f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])).to_le_bytes());
+            scale.copy_from_slice(&f16_bytes(blk, 0));
+        },
+    )
+}
+
+/// The [`crate::cpu::dispatch::PrepareFn`] of these kernels, from Q8_1 activations.
+pub(super) fn prepare_q8_1(qx: &[u8], n: usize, out: &mut [u8]) {
+    let bytes = prepared::<Q4_1>();
+    prepare(
+        qx,
+        n,
+        out,
+        q8_1::BLOCK_BYTES,
+        bytes,
+        false,
+        |blk, values, scale, sum| {
+            values.copy_from_slice(&blk[4..]);
+            scale.copy_from_slice(&f16_bytes(blk, 0));
+            sum.copy_from_slice(&f16_bytes(blk, 2));
         },
     )
 }
@@ -67,6 +98,29 @@ impl Unpack for Q4_0 {
                 vshlq_n_s8::<4>(v.1),
                 vshlq_n_s8::<4>(v.2),
                 vshlq_n_s8::<4>(v.3),
+                hi(v.0),
+                hi(v.1),
+                hi(v.2),
+                hi(v.3),
+            ]
+        }
+    }
+}
+
+impl Unpack for Q4_1 {
+    #[inline(always)]
+    unsafe fn unpack(p: *const u8) -> [int8x16_t; 8] {
+        // Nibbles 0..=15 are their values; as bytes they are non-negative i8.
+        // SAFETY: the caller guarantees the 64 quant bytes; NEON is baseline.
+        unsafe {
+            let v = vld1q_u8_x4(p);
+            let lo = |q: uint8x16_t| vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0f)));
+            let hi = |q: uint8x16_t| vreinterpretq_s8_u8(vshrq_n_u8::<4>(q));
+            [
+                lo(v.0),
+                lo(v.1),
+                lo(v.2),
+                lo(v.3),
                 hi(v.0),
                 hi(v.1),
                 hi(v.2),
@@ -131,11 +185,13 @@ unsafe fn sums(q: &[int8x16_t; 8], x0: int8x16_t, x1: int8x16_t) -> int32x4_t {
 
 /// Where a run of tokens' activations are, in the prepared layout: the first token's
 /// quants of block 0 at `x`, token `t`'s 32 bytes after the previous one's, its f32
-/// scale `scales + 4t` bytes from its block's `x`, blocks `block` bytes apart.
+/// scale `scales + 4t` bytes from its block's `x` (its Q8_1 sum `sums + 4t`), blocks
+/// `block` bytes apart.
 #[derive(Clone, Copy)]
 struct Act {
     x: *const u8,
     scales: usize,
+    sums: usize,
     block: usize,
 }
 
@@ -169,35 +225,49 @@ unsafe fn run_tokens<F: Unpack, const T: usize, const G: usize>(
                 // that G groups' quants need not all be in registers), once for all
                 // tokens otherwise. (Macros, not closures: a closure would not be
                 // compiled with dotprod.)
+                // The block's f16 fields (4 rows each) follow its quants.
+                let head = if F::MIN { 4 * GROUP } else { 2 * GROUP };
                 macro_rules! unpack {
-                    ($i:expr) => {
-                        (
-                            widen_f16x4(vld1_u16(p[$i].add(gb - 2 * GROUP).cast())),
-                            F::unpack(p[$i]),
-                        )
-                    };
+                    ($i:expr) => {{
+                        let dw = widen_f16x4(vld1_u16(p[$i].add(gb - head).cast()));
+                        let mw = if F::MIN {
+                            widen_f16x4(vld1_u16(p[$i].add(gb - head + 2 * GROUP).cast()))
+                        } else {
+                            dw
+                        };
+                        (dw, mw, F::unpack(p[$i]))
+                    }};
                 }
                 let unpacked: [_; G] = std::array::from_fn(|i| (T > 1).then(|| unpack!(i)));
-                // The tokens' scales, 4 to a load where there are 4.
-                let sp = xp.add(a.scales).cast::<f32>();
-                let scales: [float32x4_t; 2] = std::array::from_fn(|j| {
-                    if T >= 4 * (j + 1) {
-                        vld1q_f32(sp.add(4 * j))
-                    } else {
-                        vdupq_n_f32(0.0)
-                    }
-                });
+                // The tokens' scales (and sums), 4 to a load where there are 4.
+                let (sp, up) = (xp.add(a.scales).cast::<f32>(), xp.add(a.sums).cast::<f32>());
+                let fours = |p: *const f32| -> [float32x4_t; 2] {
+                    std::array::from_fn(|j| {
+                        if T >= 4 * (j + 1) {
+                            vld1q_f32(p.add(4 * j))
+                        } else {
+                            vdupq_n_f32(0.0)
+                        }
+                    })
+                };
+                let scales = fours(sp);
+                let sums_x = if F::Q8_1 { fours(up) } else { scales };
                 macro_rules! token {
                     ($t:expr) => {{
                         let xt = xp.add(32 * $t);
-                        let dx = if T >= 4 {
-                            vgetq_lane_f32::<{ $t % 4 }>(scales[$t / 4])
+                        let (dx, sx) = if T >= 4 {
+                            (
+                                vgetq_lane_f32::<{ $t % 4 }>(scales[$t / 4]),
+                                vgetq_lane_f32::<{ $t % 4 }>(sums_x[$t / 4]),
+                            )
+                        } else if F::Q8_1 {
+                            (sp.add($t).read_unaligned(), up.add($t).read_unaligned())
                         } else {
-                            sp.add($t).read_unaligned()
+                            (sp.add($t).read_unaligned(), 0.0)
                         };
                         let (x0, x1) = (vld1q_s8(xt.cast()), vld1q_s8(xt.add(16).cast()));
                         for (i, u) in unpacked.iter().enumerate() {
-                            let (dw, q) = match u {
+                            let (dw, mw, q) = match u {
                                 Some(u) => *u,
                                 None => unpack!(i),
                             };
@@ -209,7 +279,7 @@ unsafe fn run_tokens<F: Unpack, const T: usize, const G: usize>(
                             } else {
                                 vcvtq_f32_s32(s)
                             };
-                            acc[$t][i] = vaddq_f32(acc[$t][i], F::block(s, dw, dw, dx, 0.0));
+                            acc[$t][i] = vaddq_f32(acc[$t][i], F::block(s, dw, mw, dx, sx));
                         }
                     }};
                 }
@@ -261,15 +331,18 @@ pub(super) unsafe fn run<F: Unpack>(
     let stride = GROUP * groups;
     assert!(rb == blocks * F::WB && w.len() == groups * GROUP * rb);
     assert!(out.len() >= count * stride && t0 + count <= n);
-    let (start, m) = group(n, t0, blocks, PREPARED);
-    assert!((1..=m).contains(&count) && act.len() >= start + blocks * m * PREPARED);
+    let bytes = prepared::<F>();
+    let (start, m) = group(n, t0, blocks, bytes);
+    assert!((1..=m).contains(&count) && act.len() >= start + blocks * m * bytes);
     let mut done = 0;
     // Runs of 8, 4, 2 and 1 tokens, each with its accumulators in registers.
     while done < count {
+        let scales = 32 * (m - done) + 4 * done;
         let a = Act {
             x: act[start + 32 * done..].as_ptr(),
-            scales: 32 * (m - done) + 4 * done,
-            block: m * PREPARED,
+            scales,
+            sums: scales + 4 * m,
+            block: m * bytes,
         };
         let o = out[done * stride..].as_mut_ptr();
         let w = w.as_ptr();

@@ -16,7 +16,8 @@ mod tests;
 mod tiles;
 
 use super::dispatch::{
-    type_index, InterleavedFn, InterleavedKernel, Kernels, TileFn, TileKernel, VecDotFn,
+    type_index, InterleavedFn, InterleavedKernel, Kernels, PrepareFn, TileFn, TileKernel,
+    VecDotFn,
 };
 use crate::quant::GgmlType;
 
@@ -140,23 +141,39 @@ pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
             k.vec_dot[type_index(ty)] = Some(f);
         }
         install_tiles(k, dotprod_tiles());
-        // Q4_0 and Q8_0 weights interleaved at load: fewer instructions than their
-        // tiles in place (see `interleaved`).
-        for (ty, run, dot) in [
+        // Q4_0, Q4_1 and Q8_0 weights interleaved at load: fewer instructions than
+        // their tiles in place (see `interleaved`).
+        let q8_0 = (
+            interleaved::prepare_q8_0 as PrepareFn,
+            interleaved::prepared::<tiles::Q8_0>(),
+        );
+        let q8_1 = (
+            interleaved::prepare_q8_1 as PrepareFn,
+            interleaved::prepared::<tiles::Q4_1>(),
+        );
+        for (ty, run, prepare, dot) in [
             (
                 GgmlType::Q4_0,
                 dotprod::interleaved_q4_0_q8_0 as InterleavedFn,
+                q8_0,
                 dotprod::vec_dot_q4_0_q8_0 as VecDotFn,
+            ),
+            (
+                GgmlType::Q4_1,
+                dotprod::interleaved_q4_1_q8_1,
+                q8_1,
+                dotprod::vec_dot_q4_1_q8_1,
             ),
             (
                 GgmlType::Q8_0,
                 dotprod::interleaved_q8_0_q8_0,
+                q8_0,
                 dotprod::vec_dot_q8_0_q8_0,
             ),
         ] {
             k.interleaved[type_index(ty)] = Some(InterleavedKernel {
                 run,
-                prepare: (interleaved::prepare_q8_0, interleaved::PREPARED),
+                prepare,
                 dot,
             });
         }

@@ -168,6 +168,8 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
     let load_to_first_ms = first_token_at.map(|t| (t - started).as_secs_f64() * 1000.0);
     let peak = peak_rss_mib();
     let mapped = model.file.file_size() as f64 / MIB;
+    // Weights rearranged for this CPU's kernels live in memory, not in the map.
+    let copied = model.weights.copied_bytes() as f64 / MIB;
     let kv_mib = session.kv_cache_bytes() as f64 / MIB;
     let gpu = session.gpu_name().map(|name| {
         (
@@ -193,6 +195,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
             "decode_tok_s": gen.decode_tok_s(),
             "peak_rss_mib": peak,
             "model_mapped_mib": mapped,
+            "weights_interleaved_mib": copied,
             "kv_cache_mib": kv_mib,
             "n_ctx": session.n_ctx(),
             "threads": threads,
@@ -216,7 +219,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
             load_ms: loaded.load_ms,
             load_to_first_ms,
         };
-        print_report(a, &times, &gen, threads, peak, mapped, kv_mib);
+        print_report(a, &times, &gen, threads, peak, (mapped, copied), kv_mib);
         if let Some((name, mib)) = &gpu {
             eprintln!("  device           cuda ({name}), GPU memory {mib:.1} MiB");
         }
@@ -273,7 +276,7 @@ fn print_report(
     gen: &Generation,
     threads: usize,
     peak: Option<f64>,
-    mapped: f64,
+    (mapped, copied): (f64, f64),
     kv_mib: f64,
 ) {
     let name = a.model.file_name().map_or_else(
@@ -281,8 +284,13 @@ fn print_report(
         |n| n.to_string_lossy().into(),
     );
     eprintln!();
+    let interleaved = if copied > 0.0 {
+        format!(" ({copied:.1} MiB of it interleaved in memory)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "edgelm: {name} | {threads} threads | {} | mapped {mapped:.1} MiB | KV cache {kv_mib:.1} MiB",
+        "edgelm: {name} | {threads} threads | {} | mapped {mapped:.1} MiB{interleaved} | KV cache {kv_mib:.1} MiB",
         if a.precise { "precise (f32)" } else { "fast" }
     );
     eprintln!("  load             {:9.1} ms", times.load_ms);

@@ -258,6 +258,7 @@ fn kv_store_and_attention_match_cpu() {
                     offset: kvh * hd,
                     head_dim: hd,
                     span: pos0 + t + 1,
+                    window: usize::MAX,
                 };
                 let mut scratch = vec![0f32; attend_scratch_len(1, group, &head)];
                 let at = t * qd + kvh * group * hd;

@@ -52,8 +52,18 @@ pub struct KvHead {
     /// This head's first element within a position.
     pub offset: usize,
     pub head_dim: usize,
-    /// Positions `0..span` are attended to.
+    /// Positions `0..span` are attended to (by the first query; see `window`).
     pub span: usize,
+    /// Sliding-window attention: a query at position `p` sees only positions
+    /// `p + 1 - window..=p` (Gemma 2/3 local layers); `usize::MAX` for all.
+    pub window: usize,
+}
+
+impl KvHead {
+    /// The first position a query at `p` sees.
+    fn window_start(&self, p: usize) -> usize {
+        (p + 1).saturating_sub(self.window)
+    }
 }
 
 /// Scratch elements [`attend_group`] needs for `queries` queries of `group` heads.
@@ -63,7 +73,8 @@ pub fn attend_scratch_len(queries: usize, group: usize, head: &KvHead) -> usize 
 
 /// `out[t][h] = softmax(scale * K q[t][h]) V` for `queries` consecutive queries of
 /// the `group` query heads in `q` (`queries * group * head_dim` values: query after
-/// query, head after head), query `t` over positions `0..head.span + t`.
+/// query, head after head), query `t` over positions `0..head.span + t` (the last
+/// `head.window` of them).
 ///
 /// Several queries at once (prefill) share each key tile and each value row read
 /// from the cache; every output is bit-identical to attending one query at a time.
@@ -89,7 +100,9 @@ pub fn attend_group(
         offset,
         head_dim: hd,
         span,
+        window,
     } = *head;
+    assert!(window > 0, "attend_group: an empty window");
     assert!(queries > 0, "attend_group: no queries");
     assert_eq!(q.len(), queries * group * hd, "attend_group: query length");
     assert_eq!(
@@ -106,10 +119,18 @@ pub fn attend_group(
     // Keys of `LANES` positions, transposed: `tile[d * LANES + l]`.
     let tile = &mut rest[..hd * LANES];
     let ops = &kernels().ops;
-    // The first query that sees position `s`.
+    // The first query that sees position `s`, and the first query past the last one
+    // that does (a window ends at a query `window - 1` positions on).
     let first_seeing = |s: usize| (s + 1).saturating_sub(span);
+    let end_seeing = |s: usize| {
+        s.saturating_add(window)
+            .saturating_sub(span - 1)
+            .min(queries)
+    };
+    // Query t (position span - 1 + t) sees positions lo(t)..span + t.
+    let lo = |t: usize| head.window_start(span - 1 + t);
 
-    for s0 in (0..last).step_by(LANES) {
+    for s0 in (lo(0)..last).step_by(LANES) {
         let m = LANES.min(last - s0);
         let first = s0 * stride + offset;
         match keys {
@@ -123,21 +144,32 @@ pub fn attend_group(
         dots.fill([0.0; LANES]);
         (ops.lane_dots)(tile, &q[r0 * hd..], dots);
         for (r, acc) in (r0..).zip(dots.iter()) {
-            let mt = m.min(span + r / group - s0);
-            for (sc, a) in scores[r * last + s0..][..mt].iter_mut().zip(acc) {
+            let t = r / group;
+            let mt = m.min(span + t - s0);
+            let skip = lo(t).saturating_sub(s0).min(mt);
+            for (sc, a) in scores[r * last + s0..][skip..mt]
+                .iter_mut()
+                .zip(&acc[skip..])
+            {
                 *sc = a * scale;
             }
         }
     }
     for (r, p) in scores.chunks_exact_mut(last).enumerate() {
-        softmax(&mut p[..span + r / group]);
+        let t = r / group;
+        softmax(&mut p[lo(t)..span + t]);
     }
     out.fill(0.0);
-    for s in 0..last {
+    for s in lo(0)..last {
         let v = values.load(s * stride + offset, row);
         // Every query row that sees position s: row r's weight is scores[r · last + s].
-        let r0 = first_seeing(s) * group;
-        (ops.axpy)(&mut out[r0 * hd..], &scores[r0 * last + s..], last, v);
+        let (r0, r1) = (first_seeing(s) * group, end_seeing(s) * group);
+        (ops.axpy)(
+            &mut out[r0 * hd..r1 * hd],
+            &scores[r0 * last + s..],
+            last,
+            v,
+        );
     }
 }
 
@@ -187,6 +219,7 @@ mod tests {
                 offset: g * hd,
                 head_dim: hd,
                 span,
+                window: usize::MAX,
             };
             let mut scratch = vec![0f32; attend_scratch_len(1, group, &head)];
             for (f16_cache, tol) in [(false, 1e-5), (true, 1e-5)] {
@@ -252,6 +285,7 @@ mod tests {
                 offset: 0,
                 head_dim: hd,
                 span,
+                window: usize::MAX,
             };
             let mut scratch = vec![f32::NAN; attend_scratch_len(1, group, &head)];
             let mut out = vec![0f32; group * hd];
@@ -297,7 +331,9 @@ mod tests {
         }
     }
 
-    /// Queries attended together give, bit for bit, what each gives alone.
+    /// Queries attended together give, bit for bit, what each gives alone, with and
+    /// without a sliding window; and a window gives what attending to only the
+    /// positions in it gives.
     #[test]
     fn batched_queries_equal_one_at_a_time() {
         let (hd, group, stride) = (16usize, 3usize, 32usize);
@@ -307,7 +343,11 @@ mod tests {
             .map(|i| f32_to_f16(val(i + 4242)))
             .collect();
         let (keys, values) = (KvRows::F16(&kh), KvRows::F16(&vh));
-        for (span, queries) in [(1usize, 1usize), (1, 9), (5, 4), (8, 17), (30, 20)] {
+        let cases = [(1usize, 1usize), (1, 9), (5, 4), (8, 17), (30, 20)];
+        for ((span, queries), window) in cases
+            .into_iter()
+            .flat_map(|c| [usize::MAX, 1, 4, 9].map(move |w| (c, w)))
+        {
             let width = group * hd;
             let q: Vec<f32> = (0..queries * width).map(|i| val(i * 3 + span)).collect();
             let head = |span| KvHead {
@@ -315,6 +355,7 @@ mod tests {
                 offset: hd,
                 head_dim: hd,
                 span,
+                window,
             };
             let mut scratch = vec![f32::NAN; attend_scratch_len(queries, group, &head(span))];
             let mut out = vec![f32::NAN; queries * width];
@@ -336,12 +377,25 @@ mod tests {
                 let qt = &q[t * width..(t + 1) * width];
                 attend_group(qt, 1, group, keys, values, &h, 0.3, &mut one, &mut want);
                 let got = &out[t * width..(t + 1) * width];
+                let same =
+                    |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "span {span}, {queries} queries, query {t}: {got:?} vs {want:?}"
+                    same(got, &want),
+                    "span {span}, {queries} queries, window {window}, query {t}: {got:?} vs {want:?}"
                 );
+                // The window's positions alone, without a window.
+                let lo = (span + t).saturating_sub(window);
+                let (ks, vs) = (&kh[lo * stride..], &vh[lo * stride..]);
+                let alone = KvHead {
+                    span: span + t - lo,
+                    window: usize::MAX,
+                    ..h
+                };
+                let mut one = vec![f32::NAN; attend_scratch_len(1, group, &alone)];
+                let mut cut = vec![f32::NAN; width];
+                let (ks, vs) = (KvRows::F16(ks), KvRows::F16(vs));
+                attend_group(qt, 1, group, ks, vs, &alone, 0.3, &mut one, &mut cut);
+                assert!(same(&want, &cut), "window {window}: {want:?} vs {cut:?}");
             }
         }
     }

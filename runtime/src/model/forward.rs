@@ -175,6 +175,7 @@ impl Model {
             offset: g * hd,
             head_dim: hd,
             span: pos0 + t + 1,
+            window: usize::MAX,
         };
         // Per thread: the item's queries gathered, then the attention scratch (sized
         // for a block ending at the last query, the largest).

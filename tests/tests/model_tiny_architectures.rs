@@ -24,7 +24,7 @@ fn check(name: &str) {
     let want = read_f32s(&dir.join(format!("{name}_logits.f32")));
     let model = Model::load(dir.join(format!("{name}.gguf"))).unwrap();
     assert_eq!(
-        model.config.arch.name(),
+        model.config.arch.name,
         meta["gguf_architecture"].as_str().unwrap()
     );
     let vocab = model.vocab_size();

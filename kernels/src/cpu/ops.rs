@@ -1,13 +1,16 @@
-//! Element-wise CPU ops (RMSNorm, softmax, RoPE, SwiGLU).
+//! Element-wise CPU ops (RMSNorm, softmax, RoPE, SwiGLU, GeGLU).
 //!
 //! [`scalar`] holds the definitions; the functions here run the fastest version this
 //! CPU has (picked once, in `dispatch`: AVX2+FMA on x86_64, NEON on aarch64). The
 //! SIMD versions give each element the same result wherever it sits in the slice
 //! (tails go through the same vector code, padded), so batching never changes a bit.
 
+mod gelu;
 pub mod scalar;
 #[cfg(test)]
 pub(crate) mod tests;
+
+pub use gelu::geglu;
 
 use super::dispatch::kernels;
 

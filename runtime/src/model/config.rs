@@ -1,33 +1,12 @@
 //! Hyper-parameters of a model, read from GGUF metadata (`{arch}.*` keys).
 
-use edgelm_kernels::cpu::ops::RopeStyle;
-
+use super::arch::{self, Arch};
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
 
-/// Architectures the runtime can run, as named by `general.architecture`.
-pub const SUPPORTED_ARCHS: &[&str] = &["llama", "qwen2"];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    /// Llama 2/3, SmolLM2, TinyLlama, Mistral-style models.
-    Llama,
-    /// Qwen2: biases on q/k/v and NeoX RoPE.
-    Qwen2,
-}
-
-impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Llama => "llama",
-            Arch::Qwen2 => "qwen2",
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
-    pub arch: Arch,
+    pub arch: &'static Arch,
     pub n_layer: usize,
     pub n_embd: usize,
     pub n_ff: usize,
@@ -37,8 +16,10 @@ pub struct ModelConfig {
     /// Dimensions of each head that RoPE rotates.
     pub n_rot: usize,
     pub rope_base: f32,
-    pub rope_style: RopeStyle,
     pub rms_eps: f32,
+    /// Positions a local layer attends over, for architectures with sliding-window
+    /// layers (`attention.sliding_window`).
+    pub window: Option<usize>,
     /// Context length the model was trained for.
     pub n_ctx_train: usize,
 }
@@ -52,16 +33,12 @@ impl ModelConfig {
         let arch_name = f
             .get_str("general.architecture")?
             .ok_or_else(|| bad("missing general.architecture".into()))?;
-        let arch = match arch_name {
-            "llama" => Arch::Llama,
-            "qwen2" => Arch::Qwen2,
-            other => {
-                return Err(bad(format!(
-                    "unsupported architecture '{other}' (supported: {})",
-                    SUPPORTED_ARCHS.join(", ")
-                )))
-            }
-        };
+        let arch = arch::find(arch_name).ok_or_else(|| {
+            bad(format!(
+                "unsupported architecture '{arch_name}' (supported: {})",
+                arch::names().join(", ")
+            ))
+        })?;
         let key = |k: &str| format!("{arch_name}.{k}");
         let required = |k: &str| -> Result<usize> {
             match f.get_u32(&key(k))? {
@@ -108,6 +85,10 @@ impl ModelConfig {
         let n_ctx_train = f
             .get_u32(&key("context_length"))?
             .map_or(2048, |v| v as usize);
+        let window = match arch.sliding_window {
+            Some(_) => Some(required("attention.sliding_window")?),
+            None => None,
+        };
         Ok(ModelConfig {
             arch,
             n_layer,
@@ -118,13 +99,16 @@ impl ModelConfig {
             head_dim,
             n_rot,
             rope_base,
-            rope_style: match arch {
-                Arch::Llama => RopeStyle::Interleaved,
-                Arch::Qwen2 => RopeStyle::Neox,
-            },
             rms_eps,
+            window,
             n_ctx_train,
         })
+    }
+
+    /// The window layer `li` attends over, if it is a local layer.
+    pub fn layer_window(&self, li: usize) -> Option<usize> {
+        let local = self.arch.sliding_window.is_some_and(|w| w.is_local(li));
+        self.window.filter(|_| local)
     }
 
     /// Width of the query projection (`n_head * head_dim`).

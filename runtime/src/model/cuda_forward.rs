@@ -10,6 +10,7 @@ use edgelm_kernels::cuda::{
     gpu_matrix_bytes, AttentionShape, CudaError, CudaSlice as Buf, Gpu, GpuMatrix, RopeShape,
 };
 
+use super::arch::Ffn;
 use super::{LogitsFor, Matrix, Model, ModelConfig};
 
 struct GpuLayer {
@@ -95,6 +96,21 @@ impl CudaForward {
         max_batch: usize,
     ) -> Result<CudaForward, CudaError> {
         let c = model.config.clone();
+        let a = c.arch;
+        // The GPU forward has the llama blocks only so far; a model with others runs
+        // on the CPU (`Device::Auto` falls back and says why).
+        if a.qk_norm
+            || a.post_norms
+            || a.scale_embeddings
+            || a.sliding_window.is_some()
+            || a.ffn != Ffn::Silu
+        {
+            return Err(CudaError::Unsupported(format!(
+                "the CUDA forward does not run '{}' models yet ({})",
+                a.name,
+                a.features().join(", ")
+            )));
+        }
         let w = &model.weights;
         let bytes = Self::bytes_needed(model, n_ctx, max_batch);
         gpu.check_fits(bytes)?;
@@ -203,7 +219,7 @@ impl CudaForward {
             n_rot: c.n_rot,
             pos0,
             base: c.rope_base,
-            neox: c.rope_style == RopeStyle::Neox,
+            neox: c.arch.rope == RopeStyle::Neox,
         };
         let att = AttentionShape {
             n,

@@ -1,14 +1,17 @@
-//! The forward pass: embeddings, then per layer attention and SwiGLU feed-forward,
-//! each behind an RMSNorm with a residual add, then the output projection.
+//! The forward pass: embeddings, then per layer attention and a gated feed-forward,
+//! each behind an RMSNorm with a residual add, then the output projection; the
+//! architecture's spec (`arch`) adds the blocks it has (q/k norms, post norms,
+//! sliding windows, GeGLU, scaled embeddings).
 //!
 //! Everything runs on the session's persistent [`ThreadPool`]: each matrix product
 //! (q/k/v and gate/up fused) and the attention is one pass over the threads, and
 //! the buffers live in a [`Scratch`] that outlives the step.
 
 use edgelm_kernels::cpu::attention::{attend_group, attend_scratch_len, KvHead};
-use edgelm_kernels::cpu::ops::{add_assign, rms_norm, rope, swiglu, RopeAngles};
+use edgelm_kernels::cpu::ops::{add_assign, geglu, rms_norm, rope, swiglu, RopeAngles};
 use edgelm_kernels::cpu::{matmul_batch, matmul_in, Precision, ThreadPool};
 
+use super::arch::Ffn;
 use super::Model;
 use crate::kv_cache::KvCache;
 
@@ -82,14 +85,28 @@ impl Model {
         let up = sized(&mut s.up, n * c.n_ff);
         let delta = sized(&mut s.delta, n * d);
 
+        let arch = c.arch;
         for (row, &id) in x.chunks_exact_mut(d).zip(tokens) {
             w.token_embd.row_f32(f, id as usize, row);
         }
-        let angles: Vec<RopeAngles> = (0..n)
-            .map(|t| RopeAngles::new(pos0 + t, c.n_rot, c.rope_base, w.rope_freqs.as_deref()))
-            .collect();
+        if arch.scale_embeddings {
+            let scale = (d as f32).sqrt();
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
+        let angles = |base: f32| -> Vec<RopeAngles> {
+            (0..n)
+                .map(|t| RopeAngles::new(pos0 + t, c.n_rot, base, w.rope_freqs.as_deref()))
+                .collect()
+        };
+        let global_angles = angles(c.rope_base);
+        let local_angles = arch.sliding_window.map(|sw| angles(sw.local_rope_base));
 
         for (li, layer) in w.layers.iter().enumerate() {
+            let window = c.layer_window(li);
+            let angles = match (&local_angles, window) {
+                (Some(local), Some(_)) => local,
+                _ => &global_angles,
+            };
             norm_rows(x, &layer.attn_norm, c.rms_eps, xn);
             matmul_batch(
                 pool,
@@ -105,15 +122,21 @@ impl Model {
             add_bias(q, layer.bq.as_deref());
             add_bias(k, layer.bk.as_deref());
             add_bias(v, layer.bv.as_deref());
+            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                // Each head normalized on its own: rows of head_dim.
+                norm_in_place(q, qn, c.rms_eps, attn);
+                norm_in_place(k, kn, c.rms_eps, attn);
+            }
             for t in 0..n {
                 let (qt, kt) = (&mut q[t * qd..(t + 1) * qd], &mut k[t * kvd..(t + 1) * kvd]);
-                rope(qt, c.head_dim, &angles[t], c.rope_style);
-                rope(kt, c.head_dim, &angles[t], c.rope_style);
+                rope(qt, c.head_dim, &angles[t], arch.rope);
+                rope(kt, c.head_dim, &angles[t], arch.rope);
                 kv.write(li, pos0 + t, kt, &v[t * kvd..(t + 1) * kvd]);
             }
-            self.attention(kv, li, pos0, n, q, attn, pool, &mut s.attend);
+            let window = window.unwrap_or(usize::MAX);
+            self.attention(kv, li, pos0, n, window, q, attn, pool, &mut s.attend);
             matmul_in(pool, &layer.wo.view(f), attn, n, delta, precision);
-            add_assign(x, delta);
+            add_residual(x, delta, layer.post_attn_norm.as_deref(), c.rms_eps, xn);
 
             norm_rows(x, &layer.ffn_norm, c.rms_eps, xn);
             matmul_batch(
@@ -127,11 +150,15 @@ impl Model {
                 precision,
             );
             let up = &*up;
+            let act = match arch.ffn {
+                Ffn::Silu => swiglu,
+                Ffn::GeluTanh => geglu,
+            };
             pool.for_each_chunk(gate, c.n_ff, &mut [] as &mut [u8], &|t, g, _| {
-                swiglu(g, &up[t * c.n_ff..(t + 1) * c.n_ff]);
+                act(g, &up[t * c.n_ff..(t + 1) * c.n_ff]);
             });
             matmul_in(pool, &layer.down.view(f), gate, n, delta, precision);
-            add_assign(x, delta);
+            add_residual(x, delta, layer.post_ffn_norm.as_deref(), c.rms_eps, xn);
         }
 
         let rows = match logits_for {
@@ -158,6 +185,7 @@ impl Model {
         li: usize,
         pos0: usize,
         n: usize,
+        window: usize,
         q: &[f32],
         out: &mut [f32],
         pool: &ThreadPool,
@@ -175,7 +203,7 @@ impl Model {
             offset: g * hd,
             head_dim: hd,
             span: pos0 + t + 1,
-            window: usize::MAX,
+            window,
         };
         // Per thread: the item's queries gathered, then the attention scratch (sized
         // for a block ending at the last query, the largest).
@@ -225,6 +253,30 @@ fn norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let d = weight.len();
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         rms_norm(xr, weight, eps, or);
+    }
+}
+
+/// RMSNorm of each `weight.len()`-long row of `x`, in place (`tmp`: scratch of at
+/// least one row).
+fn norm_in_place(x: &mut [f32], weight: &[f32], eps: f32, tmp: &mut [f32]) {
+    let d = weight.len();
+    let tmp = &mut tmp[..d];
+    for row in x.chunks_exact_mut(d) {
+        rms_norm(row, weight, eps, tmp);
+        row.copy_from_slice(tmp);
+    }
+}
+
+/// `x += delta`, or `x += rms_norm(delta)` where the architecture normalizes a
+/// block's output (`tmp`: scratch as long as `delta`).
+fn add_residual(x: &mut [f32], delta: &[f32], norm: Option<&[f32]>, eps: f32, tmp: &mut [f32]) {
+    match norm {
+        Some(w) => {
+            let tmp = &mut tmp[..delta.len()];
+            norm_rows(delta, w, eps, tmp);
+            add_assign(x, tmp);
+        }
+        None => add_assign(x, delta),
     }
 }
 

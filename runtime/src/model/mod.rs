@@ -1,6 +1,7 @@
-//! Decoder-only transformer models (`llama`, `qwen2`) whose weights stay in the
-//! mapped GGUF file.
+//! Decoder-only transformer models (the architectures in `arch`) whose weights stay
+//! in the mapped GGUF file.
 
+pub mod arch;
 mod config;
 #[cfg(feature = "cuda")]
 mod cuda_forward;
@@ -9,7 +10,8 @@ mod weights;
 
 use std::path::Path;
 
-pub use config::{Arch, ModelConfig, SUPPORTED_ARCHS};
+pub use arch::Arch;
+pub use config::ModelConfig;
 #[cfg(feature = "cuda")]
 pub use cuda_forward::CudaForward;
 pub use forward::{LogitsFor, Scratch};

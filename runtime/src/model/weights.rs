@@ -6,7 +6,8 @@ use std::sync::Arc;
 use edgelm_kernels::cpu::{interleave, WeightLayout, Weights};
 use edgelm_kernels::quant::{dequantize_row, GgmlType};
 
-use super::config::{Arch, ModelConfig};
+use super::arch::Presence;
+use super::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
 
@@ -67,6 +68,12 @@ pub struct Layer {
     pub bq: Option<Vec<f32>>,
     pub bk: Option<Vec<f32>>,
     pub bv: Option<Vec<f32>>,
+    /// Per-head RMSNorm weights of queries and keys (`arch.qk_norm`).
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
+    /// RMSNorm weights of the attention and feed-forward outputs (`arch.post_norms`).
+    pub post_attn_norm: Option<Vec<f32>>,
+    pub post_ffn_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
     pub gate: Matrix,
     pub up: Matrix,
@@ -178,13 +185,15 @@ impl ModelWeights {
         let mut layers = Vec::with_capacity(c.n_layer);
         for i in 0..c.n_layer {
             let n = |s: &str| format!("blk.{i}.{s}");
-            let biases = c.arch == Arch::Qwen2;
             let bias = |s: &str, len: usize| -> Result<Option<Vec<f32>>> {
-                if biases {
-                    l.vector(&n(s), len).map(Some)
-                } else {
-                    l.optional_vector(&n(s), len)
+                match c.arch.qkv_bias {
+                    Presence::Required => l.vector(&n(s), len).map(Some),
+                    Presence::Optional => l.optional_vector(&n(s), len),
                 }
+            };
+            // Norms the architecture has, each required there.
+            let norm = |has: bool, s: &str, len: usize| -> Result<Option<Vec<f32>>> {
+                has.then(|| l.vector(&n(s), len)).transpose()
             };
             layers.push(Layer {
                 attn_norm: l.vector(&n("attn_norm.weight"), c.n_embd)?,
@@ -195,6 +204,10 @@ impl ModelWeights {
                 bq: bias("attn_q.bias", c.q_dim())?,
                 bk: bias("attn_k.bias", c.kv_dim())?,
                 bv: bias("attn_v.bias", c.kv_dim())?,
+                q_norm: norm(c.arch.qk_norm, "attn_q_norm.weight", c.head_dim)?,
+                k_norm: norm(c.arch.qk_norm, "attn_k_norm.weight", c.head_dim)?,
+                post_attn_norm: norm(c.arch.post_norms, "post_attention_norm.weight", c.n_embd)?,
+                post_ffn_norm: norm(c.arch.post_norms, "post_ffw_norm.weight", c.n_embd)?,
                 ffn_norm: l.vector(&n("ffn_norm.weight"), c.n_embd)?,
                 gate: l.matrix(&n("ffn_gate.weight"), c.n_embd, Some(c.n_ff))?,
                 up: l.matrix(&n("ffn_up.weight"), c.n_embd, Some(c.n_ff))?,

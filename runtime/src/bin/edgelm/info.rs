@@ -35,7 +35,14 @@ pub fn main(a: InfoArgs) -> Result<()> {
     }
     match ModelConfig::from_gguf(&f) {
         Ok(c) => {
-            println!("architecture: {}", c.arch.name());
+            println!(
+                "architecture: {} ({})",
+                c.arch.name,
+                c.arch.features().join(", ")
+            );
+            if let Some(w) = c.window {
+                println!("sliding window: {w} positions");
+            }
             println!(
                 "layers {} | embedding {} | feed-forward {} | heads {} (KV {}) | head dim {} | rope base {} ({} dims) | rms eps {:e} | context {}",
                 c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.head_dim, c.rope_base, c.n_rot, c.rms_eps, c.n_ctx_train

@@ -1,0 +1,22 @@
+//! Gemma 3 (text): q/k norms, norms after attention and feed-forward as well as
+//! before, GeGLU, embeddings scaled by √d, and five local (sliding-window) layers
+//! for every global one. llama.cpp's converter stores Gemma's norm weights with
+//! their +1 already added, so they are plain RMSNorm weights here. The local
+//! layers' RoPE base is fixed at 10,000 (it is not in the file), as in llama.cpp.
+
+use super::{Arch, Ffn, Presence, RopeStyle, SlidingWindow};
+
+pub const SPEC: Arch = Arch {
+    name: "gemma3",
+    hf_classes: &["Gemma3ForCausalLM"],
+    rope: RopeStyle::Neox,
+    qkv_bias: Presence::Optional,
+    qk_norm: true,
+    post_norms: true,
+    ffn: Ffn::GeluTanh,
+    scale_embeddings: true,
+    sliding_window: Some(SlidingWindow {
+        global_every: 6,
+        local_rope_base: 10_000.0,
+    }),
+};

@@ -11,13 +11,13 @@ mod kquants;
 mod legacy;
 mod neon;
 pub(crate) mod ops;
+mod quantize;
 #[cfg(test)]
 mod tests;
 mod tiles;
 
 use super::dispatch::{
-    type_index, InterleavedFn, InterleavedKernel, Kernels, PrepareFn, TileFn, TileKernel,
-    VecDotFn,
+    type_index, InterleavedFn, InterleavedKernel, Kernels, PrepareFn, TileFn, TileKernel, VecDotFn,
 };
 use crate::quant::GgmlType;
 
@@ -122,8 +122,8 @@ fn install_tiles(k: &mut Kernels, tiles: [(GgmlType, TileFn, VecDotFn); 4]) {
     }
 }
 
-/// Overlays the NEON kernels on `k` (`level` ≥ 1), then the SDOT ones (`level` ≥ 2);
-/// the caller caps `level` at [`detected_level`].
+/// Overlays the NEON kernels and activation quantizers on `k` (`level` ≥ 1), then
+/// the SDOT kernels (`level` ≥ 2); the caller caps `level` at [`detected_level`].
 pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
     if level == 0 {
         return;
@@ -131,6 +131,8 @@ pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
     k.name = "neon";
     k.dot_f32 = neon::dot_f32;
     k.ops = ops::table();
+    k.quantize[type_index(GgmlType::Q8_0)] = Some(quantize::quantize_q8_0);
+    k.quantize[type_index(GgmlType::Q8_1)] = Some(quantize::quantize_q8_1);
     for (ty, f) in neon_kernels() {
         k.vec_dot[type_index(ty)] = Some(f);
     }
@@ -171,11 +173,7 @@ pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
                 dotprod::vec_dot_q8_0_q8_0,
             ),
         ] {
-            k.interleaved[type_index(ty)] = Some(InterleavedKernel {
-                run,
-                prepare,
-                dot,
-            });
+            k.interleaved[type_index(ty)] = Some(InterleavedKernel { run, prepare, dot });
         }
     }
 }

@@ -1,12 +1,15 @@
 //! NEON element-wise ops: the formulas of `ops::scalar`, 4 values a step, with the
 //! same rounding choices as the AVX2 versions (see `x86/avx2/ops.rs`): no FMA outside
 //! `exp4`, so RMSNorm's output step, RoPE, the attention score lanes and `axpy` are
-//! bit-identical to scalar; padded tails through `exp4`; f64 lanes for the sums.
+//! bit-identical to scalar; padded tails through `exp4`; f64 lanes for the sums. The
+//! key tiles are transposes (f16 widened exactly by FCVTL), so bit-identical too.
 //!
 //! NEON is part of the aarch64 baseline, so the safe entries need no run-time check.
 
 use std::arch::aarch64::*;
+use std::arch::asm;
 
+use super::neon::widen_f16x4;
 use crate::cpu::dispatch::{Ops, SCORE_LANES};
 use crate::cpu::ops::{scalar, RopeAngles, RopeStyle, EXP_TAYLOR};
 
@@ -263,6 +266,170 @@ fn axpy(y: &mut [f32], a: &[f32], stride: usize, x: &[f32]) {
     }
 }
 
+/// Transposes 4 rows of 4 values: element `j` of the result holds element `j` of
+/// each row, in row order.
+#[inline]
+#[target_feature(enable = "neon")]
+fn transpose4(r: [float32x4_t; 4]) -> [float32x4_t; 4] {
+    // t0 = a0 b0 a2 b2, t1 = a1 b1 a3 b3 (rows a, b); t2, t3 the same for rows c, d.
+    let (t0, t1) = (vtrn1q_f32(r[0], r[1]), vtrn2q_f32(r[0], r[1]));
+    let (t2, t3) = (vtrn1q_f32(r[2], r[3]), vtrn2q_f32(r[2], r[3]));
+    let pairs = |a: float32x4_t, b: float32x4_t| {
+        let (a, b) = (vreinterpretq_f64_f32(a), vreinterpretq_f64_f32(b));
+        (
+            vreinterpretq_f32_f64(vtrn1q_f64(a, b)),
+            vreinterpretq_f32_f64(vtrn2q_f64(a, b)),
+        )
+    };
+    let ((c0, c2), (c1, c3)) = (pairs(t0, t2), pairs(t1, t3));
+    [c0, c1, c2, c3]
+}
+
+/// Transposes 4 rows of 8 values in pairs of columns: element `j` of the result
+/// holds element `j` of each row in its low half, element `j + 4` in its high half.
+#[inline]
+#[target_feature(enable = "neon")]
+fn transpose4x8(r: [uint16x8_t; 4]) -> [uint16x8_t; 4] {
+    // t0 = a0 b0 a2 b2 a4 b4 a6 b6, t1 = a1 b1 a3 b3 ... (rows a, b); t2, t3: c, d.
+    let (t0, t1) = (vtrn1q_u16(r[0], r[1]), vtrn2q_u16(r[0], r[1]));
+    let (t2, t3) = (vtrn1q_u16(r[2], r[3]), vtrn2q_u16(r[2], r[3]));
+    let pairs = |a: uint16x8_t, b: uint16x8_t| {
+        let (a, b) = (vreinterpretq_u32_u16(a), vreinterpretq_u32_u16(b));
+        (
+            vreinterpretq_u16_u32(vtrn1q_u32(a, b)),
+            vreinterpretq_u16_u32(vtrn2q_u32(a, b)),
+        )
+    };
+    let ((c0, c2), (c1, c3)) = (pairs(t0, t2), pairs(t1, t3));
+    [c0, c1, c2, c3]
+}
+
+/// The high 4 f16 (as bits) of `v` widened to f32, exactly (FCVTL2, base ARMv8.0;
+/// see `neon::widen_f16x4` for the low 4).
+#[inline]
+#[target_feature(enable = "neon")]
+fn widen_high_f16x4(v: uint16x8_t) -> float32x4_t {
+    let out: float32x4_t;
+    // SAFETY: a register-only conversion present on every aarch64 CPU.
+    unsafe {
+        asm!(
+            "fcvtl2 {o:v}.4s, {v:v}.8h",
+            v = in(vreg) v,
+            o = out(vreg) out,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
+/// The dimensions `0..W * (tile.len() / 8W)` of the transposed key tile (see
+/// `scalar::key_tile_f16`), `W` a step: `block` gets elements `d..d + W` of each row
+/// (zeros for rows with `!live(l)`) and writes the tile's `8W` values for them.
+///
+/// # Safety
+/// `src` must hold elements `0..tile.len() / 8` of every live row `l` (from
+/// `l * stride`).
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn key_columns<T: Copy + Default, const W: usize>(
+    src: &[T],
+    stride: usize,
+    tile: &mut [f32],
+    live: impl Fn(usize) -> bool,
+    block: &impl Fn([&[T; W]; SCORE_LANES], &mut [f32]),
+) {
+    // Zero converts to +0.0 from either type, what the scalar tile holds there.
+    let zeros = [T::default(); W];
+    for (g, out) in tile.chunks_exact_mut(W * SCORE_LANES).enumerate() {
+        let rows = std::array::from_fn(|l| {
+            if live(l) {
+                // SAFETY: elements `W * g..W * (g + 1)` of a live row, which the
+                // caller guarantees `src` holds; `[T; W]` has `T`'s alignment.
+                unsafe { &*src.as_ptr().add(l * stride + W * g).cast() }
+            } else {
+                &zeros
+            }
+        });
+        block(rows, out);
+    }
+}
+
+/// The transposed key tile, `W` dimensions a step by [`key_columns`] (its row test
+/// constant for the usual full tile), leftover dimensions a value at a time by `one`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn key_tile<T: Copy + Default, const W: usize>(
+    src: &[T],
+    stride: usize,
+    m: usize,
+    tile: &mut [f32],
+    block: impl Fn([&[T; W]; SCORE_LANES], &mut [f32]),
+    one: impl Fn(T) -> f32,
+) {
+    const { assert!(SCORE_LANES == 8) };
+    let hd = tile.len() / SCORE_LANES;
+    let tile = &mut tile[..hd * SCORE_LANES];
+    assert!(m <= SCORE_LANES);
+    if m == 0 {
+        tile.fill(0.0);
+        return;
+    }
+    // Checked: a wrapped bound would let the unchecked row views stray.
+    let need = (m - 1).checked_mul(stride).and_then(|n| n.checked_add(hd));
+    assert!(need.is_some_and(|n| src.len() >= n), "key_tile: rows");
+    let whole = hd / W * W;
+    let (body, tail) = tile.split_at_mut(whole * SCORE_LANES);
+    // SAFETY: rows `0..m` are live and `src` holds `hd` elements of each (checked
+    // above); `body` covers `whole <= hd` dimensions.
+    unsafe {
+        if m == SCORE_LANES {
+            key_columns(src, stride, body, |_| true, &block);
+        } else {
+            key_columns(src, stride, body, |l| l < m, &block);
+        }
+    }
+    for (d, out) in (whole..hd).zip(tail.chunks_exact_mut(SCORE_LANES)) {
+        for (l, o) in out.iter_mut().enumerate() {
+            *o = if l < m { one(src[l * stride + d]) } else { 0.0 };
+        }
+    }
+}
+
+/// 8 dimensions a step: the 8x8 block of f16 transposed as bits, each column then
+/// widened straight into its tile row.
+#[target_feature(enable = "neon")]
+fn key_tile_f16(src: &[u16], stride: usize, m: usize, tile: &mut [f32]) {
+    let block = |rows: [&[u16; 8]; 8], out: &mut [f32]| {
+        // SAFETY: 8 readable u16; LD1 has no alignment requirement.
+        let r = rows.map(|s| unsafe { vld1q_u16(s.as_ptr()) });
+        let lo = transpose4x8([r[0], r[1], r[2], r[3]]);
+        let hi = transpose4x8([r[4], r[5], r[6], r[7]]);
+        for (j, (lo, hi)) in lo.into_iter().zip(hi).enumerate() {
+            store(&mut out[8 * j..], widen_f16x4(vget_low_u16(lo)));
+            store(&mut out[8 * j + 4..], widen_f16x4(vget_low_u16(hi)));
+            store(&mut out[8 * j + 32..], widen_high_f16x4(lo));
+            store(&mut out[8 * j + 36..], widen_high_f16x4(hi));
+        }
+    };
+    let one = |b: u16| vgetq_lane_f32::<0>(widen_f16x4(vdup_n_u16(b)));
+    key_tile(src, stride, m, tile, block, one)
+}
+
+/// 4 dimensions a step, two 4x4 transposes.
+#[target_feature(enable = "neon")]
+fn key_tile_f32(src: &[f32], stride: usize, m: usize, tile: &mut [f32]) {
+    let block = |rows: [&[f32; 4]; 8], out: &mut [f32]| {
+        let r = rows.map(|s| load(s));
+        let lo = transpose4([r[0], r[1], r[2], r[3]]);
+        let hi = transpose4([r[4], r[5], r[6], r[7]]);
+        for (j, (lo, hi)) in lo.into_iter().zip(hi).enumerate() {
+            store(&mut out[8 * j..], lo);
+            store(&mut out[8 * j + 4..], hi);
+        }
+    };
+    key_tile(src, stride, m, tile, block, |v| v)
+}
+
 /// The NEON element-wise ops table.
 pub(crate) fn table() -> Ops {
     fn exp_entry(x: &mut [f32]) {
@@ -293,6 +460,14 @@ pub(crate) fn table() -> Ops {
         // SAFETY: NEON is part of the aarch64 baseline.
         unsafe { axpy(y, a, stride, x) }
     }
+    fn key_tile_f16_entry(src: &[u16], stride: usize, m: usize, tile: &mut [f32]) {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe { key_tile_f16(src, stride, m, tile) }
+    }
+    fn key_tile_f32_entry(src: &[f32], stride: usize, m: usize, tile: &mut [f32]) {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe { key_tile_f32(src, stride, m, tile) }
+    }
     Ops {
         exp: exp_entry,
         rms_norm: rms_norm_entry,
@@ -301,8 +476,7 @@ pub(crate) fn table() -> Ops {
         swiglu: swiglu_entry,
         lane_dots: lane_dots_entry,
         axpy: axpy_entry,
-        // Not vectorized for NEON yet: the scalar transposes.
-        key_tile_f16: scalar::key_tile_f16,
-        key_tile_f32: scalar::key_tile_f32,
+        key_tile_f16: key_tile_f16_entry,
+        key_tile_f32: key_tile_f32_entry,
     }
 }

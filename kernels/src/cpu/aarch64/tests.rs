@@ -1,8 +1,10 @@
 //! Every aarch64 kernel against its scalar twin, on random rows of awkward lengths.
 //! The NEON and the SDOT kernels are both checked directly (not only the ones
-//! `upgrade` leaves installed), the SDOT ones where the CPU has dotprod.
+//! `upgrade` leaves installed), the SDOT ones where the CPU has dotprod. The
+//! activation quantizers are checked against the reference ones, byte for byte.
 
 use super::*;
+use crate::cpu::dispatch::QuantizeFn;
 use crate::cpu::test_data::Rng;
 use crate::cpu::{scalar, vec_dot_type};
 use crate::quant::float::{f32_to_f16, read_f16};
@@ -171,5 +173,137 @@ fn dispatch_follows_cpu_features() {
     };
     for (ty, f) in installed {
         assert_eq!(k.vec_dot(ty).map(|g| g as usize), Some(f as usize), "{ty}");
+    }
+}
+
+/// Blocks of 32 where the quantizers' corner cases show: every half step of a scale
+/// of exactly 1 or 1/2 and its neighbours (`v * id` on and next to .5, where the
+/// rounding direction shows), ±0, huge and infinite values, scales so small that
+/// their inverse is infinite, subnormals and NaNs at the start, middle and end.
+fn quantizer_blocks(rng: &mut Rng) -> Vec<f32> {
+    let mut blocks: Vec<Vec<f32>> = Vec::new();
+    for amax in [127.0f32, 63.5] {
+        let mut v = Vec::new();
+        let mut h = -amax;
+        while h <= amax {
+            v.extend([h, h.next_up(), h.next_down()]);
+            h += 0.5 * amax / 127.0;
+        }
+        // ±amax first in each block, so that its scale is exactly amax / 127.
+        for (i, chunk) in v.chunks(31).enumerate() {
+            let mut b = vec![if i % 2 == 0 { amax } else { -amax }];
+            b.extend(chunk);
+            b.resize(32, -0.0);
+            blocks.push(b);
+        }
+    }
+    let nan = f32::NAN;
+    let special: [&[f32]; 10] = [
+        &[0.0],
+        &[-0.0, 0.0],
+        &[f32::MAX, -f32::MAX, 3e38, 1.0, -1e-3],
+        &[f32::INFINITY, 1.0, -2.0, 0.0],
+        &[f32::NEG_INFINITY, 5.0, f32::INFINITY],
+        &[1e-38, -1e-38, 5e-39, 0.0, -0.0],
+        &[1e-45, -1e-45, 0.0, 3e-45],
+        &[nan, 1.0, -3.0, 0.5],
+        &[1.0, -3.0, nan, 0.5, 2.0],
+        &[-nan, 7.0, 1.0, nan],
+    ];
+    for s in special {
+        blocks.push(s.iter().copied().cycle().take(32).collect());
+    }
+    // Random multiples of half a random scale: ties after scaling, up to the
+    // rounding of `v * id`.
+    for _ in 0..8 {
+        let d = 10f32.powi((rng.next() % 9) as i32 - 4) * (1.0 + rng.unit().abs());
+        let mut b: Vec<f32> = (0..32)
+            .map(|_| (rng.next() % 255) as f32 * 0.5 * d - 63.5 * d)
+            .collect();
+        b[(rng.next() % 32) as usize] = 127.0 * d;
+        blocks.push(b);
+    }
+    blocks.concat()
+}
+
+/// Checks an activation quantizer against the reference, byte for byte.
+fn check_quantizer(ty: GgmlType, f: QuantizeFn, label: &str) {
+    let mut rng = Rng(0x51_7cc1_b727_220a ^ ty.id() as u64);
+    let mut rows: Vec<Vec<f32>> = [32, 64, 96, 160, 576, 2048]
+        .iter()
+        .map(|&n| values(n, &mut rng))
+        .collect();
+    rows.push(vec![0.0; 96]);
+    rows.push(rng.vec(256, 3e37));
+    rows.push(rng.vec(256, 1e-30));
+    let special = quantizer_blocks(&mut rng);
+    rows.push(special.clone());
+    // The same blocks in another order, so each also sits in other row positions.
+    let mut blocks: Vec<&[f32]> = special.chunks(32).collect();
+    blocks.reverse();
+    rows.push(blocks.concat());
+    for (i, row) in rows.iter().enumerate() {
+        let mut want = vec![0u8; ty.row_bytes(row.len()).unwrap()];
+        let mut got = vec![0xa5u8; want.len()];
+        quantize_row(ty, row, &mut want).unwrap();
+        f(row, &mut got);
+        if let Some(j) = got.iter().zip(&want).position(|(a, b)| a != b) {
+            let blk = j / ty.row_bytes(32).unwrap();
+            panic!(
+                "{label} {ty} row {i} byte {j}: {} vs reference {}; block values {:?}",
+                got[j],
+                want[j],
+                &row[32 * blk..32 * blk + 32]
+            );
+        }
+    }
+}
+
+/// The FCVT scale conversion against `half`'s (the reference quantizers'): f32 bit
+/// patterns 4097 apart (every exponent, both signs, NaNs and infinities, assorted
+/// rounding bits), the halfway cases around normal f16 steps, and the edges of
+/// overflow and of the subnormals.
+#[test]
+fn neon_f32_to_f16_matches_reference() {
+    let check = |bits: u32| {
+        let x = f32::from_bits(bits);
+        let (got, want) = (quantize::f32_to_f16(x), f32_to_f16(x));
+        assert_eq!(got, want, "{x:e} ({bits:#010x}): {got:#06x} vs {want:#06x}");
+    };
+    (0..=u32::MAX).step_by(4097).for_each(check);
+    for top in (0..=u32::MAX >> 13).step_by(61) {
+        for low in [0x0fff, 0x1000, 0x1001] {
+            check(top << 13 | low);
+        }
+    }
+    for x in [
+        65504.0f32,
+        65519.996,
+        65520.0,
+        2.0f32.powi(-25),
+        1.5 * 2.0f32.powi(-24),
+    ] {
+        for v in [x, x.next_up(), x.next_down()] {
+            check(v.to_bits());
+            check((-v).to_bits());
+        }
+    }
+}
+
+#[test]
+fn neon_quantizers_match_reference() {
+    check_quantizer(GgmlType::Q8_0, quantize::quantize_q8_0, "neon");
+    check_quantizer(GgmlType::Q8_1, quantize::quantize_q8_1, "neon");
+    // Installed at every NEON level.
+    for level in 1..=detected_level() {
+        let mut k = scalar::kernels();
+        upgrade(&mut k, level);
+        for (ty, f) in [
+            (GgmlType::Q8_0, quantize::quantize_q8_0 as QuantizeFn),
+            (GgmlType::Q8_1, quantize::quantize_q8_1),
+        ] {
+            let got = k.quantize(ty).map(|g| g as usize);
+            assert_eq!(got, Some(f as usize), "{ty} at level {level}");
+        }
     }
 }

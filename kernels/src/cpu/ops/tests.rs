@@ -56,6 +56,10 @@ pub(crate) fn check_table(name: &str, ops: &Ops) {
         check_lane_dots(name, ops, n, &mut rng);
         check_key_tile(name, ops, n, &mut rng);
     }
+    // Head dimensions around the 4- and 8-wide steps of the SIMD transposes.
+    for hd in [2, 3, 4, 5, 6, 12] {
+        check_key_tile(name, ops, hd, &mut rng);
+    }
     check_rope(name, ops, &mut rng);
 }
 
@@ -221,9 +225,15 @@ fn check_lane_dots(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
 }
 
 /// Bit-identical (a transpose and exact f16 widening), for every row count and a
-/// stride wider than the head, into a tile full of garbage.
+/// stride equal to or wider than the head, into a tile full of garbage; the rows
+/// end where the last one does.
 fn check_key_tile(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
-    let stride = hd + 5;
+    for stride in [hd, hd + 5] {
+        check_key_tile_stride(name, ops, hd, stride, rng);
+    }
+}
+
+fn check_key_tile_stride(name: &str, ops: &Ops, hd: usize, stride: usize, rng: &mut Rng) {
     let f = rng.vec(SCORE_LANES * stride, 70000.0);
     let h: Vec<u16> = f
         .iter()
@@ -237,11 +247,12 @@ fn check_key_tile(name: &str, ops: &Ops, hd: usize, rng: &mut Rng) {
         );
         (ops.key_tile_f16)(&h[..len], stride, m, &mut got);
         scalar::key_tile_f16(&h[..len], stride, m, &mut want);
-        assert_bits(&format!("{name} key_tile_f16 hd={hd} m={m}"), &got, &want);
+        let what = |ty| format!("{name} key_tile_{ty} hd={hd} stride={stride} m={m}");
+        assert_bits(&what("f16"), &got, &want);
         got.fill(f32::NAN);
         (ops.key_tile_f32)(&f[..len], stride, m, &mut got);
         scalar::key_tile_f32(&f[..len], stride, m, &mut want);
-        assert_bits(&format!("{name} key_tile_f32 hd={hd} m={m}"), &got, &want);
+        assert_bits(&what("f32"), &got, &want);
         if m > 0 {
             let last = (m - 1) * stride;
             assert_eq!(want[(hd - 1) * SCORE_LANES + m - 1], f[last + hd - 1]);

@@ -6,6 +6,7 @@
 mod gemma3;
 mod llama;
 mod qwen2;
+mod qwen3;
 
 use edgelm_kernels::cpu::ops::RopeStyle;
 
@@ -102,7 +103,7 @@ impl Arch {
 }
 
 /// Every architecture the runtime runs.
-pub const ARCHS: &[&Arch] = &[&llama::SPEC, &qwen2::SPEC, &gemma3::SPEC];
+pub const ARCHS: &[&Arch] = &[&llama::SPEC, &qwen2::SPEC, &qwen3::SPEC, &gemma3::SPEC];
 
 /// The architecture named `name` in a GGUF file.
 pub fn find(name: &str) -> Option<&'static Arch> {

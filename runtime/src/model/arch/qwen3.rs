@@ -1,0 +1,16 @@
+//! Qwen3 (dense): the llama blocks with NeoX RoPE and an RMSNorm over each query and
+//! key head before RoPE; no q/k/v biases.
+
+use super::{Arch, Ffn, Presence, RopeStyle};
+
+pub const SPEC: Arch = Arch {
+    name: "qwen3",
+    hf_classes: &["Qwen3ForCausalLM"],
+    rope: RopeStyle::Neox,
+    qkv_bias: Presence::Optional,
+    qk_norm: true,
+    post_norms: false,
+    ffn: Ffn::Silu,
+    scale_embeddings: false,
+    sliding_window: None,
+};

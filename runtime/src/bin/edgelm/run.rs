@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use edgelm_runtime::chat::{render_chat, ChatMessage};
+use edgelm_runtime::chat::{self, render_chat, ChatMessage};
 use edgelm_runtime::device::Device;
 use edgelm_runtime::generate::{generate, Generation, StopReason};
 use edgelm_runtime::kv_cache::KvType;
@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// System message for --chat.
     #[arg(long, requires = "chat")]
     system: Option<String>,
+    /// Chat template for --chat: a built-in name (gemma, chatml, llama3, phi3) or a
+    /// Jinja file. Default: the file's own, else its architecture's built-in one.
+    #[arg(long, requires = "chat", value_name = "NAME|FILE")]
+    chat_template: Option<String>,
     /// Worker threads (default: one per physical core).
     #[arg(short, long, default_value_t = 0)]
     threads: usize,
@@ -103,11 +107,19 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
     let loaded = load(&a.model)?;
     let (model, tok) = (&loaded.model, &loaded.tokenizer);
     let text = if a.chat {
-        chat_prompt(tok, prompt, a.system.as_deref(), &a.model)?
+        let (template, label) = chat_template(a, tok, model.config.arch.name)?;
+        eprintln!("edgelm: chat template: {label}");
+        chat_prompt(tok, prompt, a.system.as_deref(), &template)?
     } else {
         prompt.to_string()
     };
-    let ids = tok.encode(&text, true, true);
+    // A template that writes the BOS token itself gets no second one.
+    let bos_in_text = a.chat
+        && tok
+            .bos()
+            .and_then(|b| tok.token_str(b))
+            .is_some_and(|b| text.starts_with(b));
+    let ids = tok.encode(&text, !bos_in_text, true);
     if ids.is_empty() {
         bail!("the prompt is empty after tokenization");
     }
@@ -227,18 +239,55 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
     Ok(())
 }
 
+/// The chat template to use and what to call it in the report: `--chat-template`
+/// (a built-in name or a file), else the model file's, else the architecture's
+/// built-in one.
+fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, String)> {
+    let names = || {
+        chat::BUILTIN
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(want) = &a.chat_template {
+        if let Some(t) = chat::builtin(want) {
+            return Ok((t.to_string(), format!("{want} (built in, asked for)")));
+        }
+        let path = std::path::Path::new(want);
+        if !path.exists() {
+            bail!(
+                "--chat-template {want}: neither a built-in template ({}) nor a file",
+                names()
+            );
+        }
+        let t = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: reading the chat template", path.display()))?;
+        return Ok((t, format!("{} (file)", path.display())));
+    }
+    if let Some(t) = tok.chat_template() {
+        return Ok((t.to_string(), "the model file's".into()));
+    }
+    match chat::for_architecture(arch).and_then(|n| chat::builtin(n).map(|t| (n, t))) {
+        Some((name, t)) => Ok((
+            t.to_string(),
+            format!("{name} (built in, for {arch}; the file has none)"),
+        )),
+        None => bail!(
+            "{}: --chat needs a chat template: the file has none and there is no built-in \
+             one for '{arch}'; pass --chat-template NAME|FILE ({})",
+            a.model.display(),
+            names()
+        ),
+    }
+}
+
 fn chat_prompt(
     tok: &Tokenizer,
     user: &str,
     system: Option<&str>,
-    path: &std::path::Path,
+    template: &str,
 ) -> Result<String> {
-    let Some(template) = tok.chat_template() else {
-        bail!(
-            "{}: --chat needs tokenizer.chat_template, which this file lacks",
-            path.display()
-        );
-    };
     let mut messages = Vec::new();
     if let Some(s) = system {
         messages.push(ChatMessage {

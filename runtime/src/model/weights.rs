@@ -6,18 +6,21 @@ use std::sync::Arc;
 use edgelm_kernels::cpu::{interleave, WeightLayout, Weights};
 use edgelm_kernels::quant::{dequantize_row, GgmlType};
 
-use super::arch::Presence;
+use super::arch::{Norm, Presence};
 use super::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
 
-/// A 2-D weight read in place from the map: `rows` rows of `cols` elements; or, where
-/// this CPU's kernels read a rearranged copy faster, from that copy.
+/// A 2-D weight read in place from the map: `rows` rows of `cols` elements (rows
+/// `first..first + rows` of its tensor: one part of a fused tensor); or, where this
+/// CPU's kernels read a rearranged copy faster, from that copy.
 #[derive(Clone)]
 pub struct Matrix {
     pub info: TensorInfo,
     pub rows: usize,
     pub cols: usize,
+    /// The tensor's row this matrix starts at.
+    pub first: usize,
     /// The rows interleaved for this CPU's kernels (`edgelm_kernels::cpu::interleave`).
     interleaved: Option<Arc<[u8]>>,
 }
@@ -33,13 +36,18 @@ impl Matrix {
                 data,
                 layout: WeightLayout::Interleaved,
             },
-            None => Weights::rows(
-                self.info.ty,
-                self.rows,
-                self.cols,
-                file.tensor_data(&self.info),
-            ),
+            None => Weights::rows(self.info.ty, self.rows, self.cols, self.bytes(file)),
         }
+    }
+
+    /// This matrix's rows in the map.
+    fn bytes<'a>(&self, file: &'a GgufFile) -> &'a [u8] {
+        let rb = self
+            .info
+            .ty
+            .row_bytes(self.cols)
+            .expect("validated at load");
+        &file.tensor_data(&self.info)[self.first * rb..(self.first + self.rows) * rb]
     }
 
     /// Bytes held in memory besides the map (an interleaved copy).
@@ -54,13 +62,15 @@ impl Matrix {
             .ty
             .row_bytes(self.cols)
             .expect("validated at load");
-        let data = &file.tensor_data(&self.info)[r * row_bytes..(r + 1) * row_bytes];
+        let data = &self.bytes(file)[r * row_bytes..(r + 1) * row_bytes];
         dequantize_row(self.info.ty, data, out);
     }
 }
 
 pub struct Layer {
     pub attn_norm: Vec<f32>,
+    /// LayerNorm biases (`arch.norm` is `Norm::Layer`).
+    pub attn_norm_b: Option<Vec<f32>>,
     pub wq: Matrix,
     pub wk: Matrix,
     pub wv: Matrix,
@@ -75,14 +85,43 @@ pub struct Layer {
     pub post_attn_norm: Option<Vec<f32>>,
     pub post_ffn_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
-    pub gate: Matrix,
+    pub ffn_norm_b: Option<Vec<f32>>,
+    /// Biases of the output, up and down projections, where the file has them.
+    pub bo: Option<Vec<f32>>,
+    pub b_up: Option<Vec<f32>>,
+    pub b_down: Option<Vec<f32>>,
+    /// `None` for a plain (ungated) feed-forward.
+    pub gate: Option<Matrix>,
     pub up: Matrix,
     pub down: Matrix,
 }
 
+impl Layer {
+    /// The layer's projections (with the gate where there is one).
+    pub fn matrices(&self) -> impl Iterator<Item = &Matrix> {
+        let m = [&self.wq, &self.wk, &self.wv, &self.wo, &self.up, &self.down];
+        m.into_iter().chain(self.gate.as_ref())
+    }
+
+    fn matrices_mut(&mut self) -> impl Iterator<Item = &mut Matrix> {
+        let m = [
+            &mut self.wq,
+            &mut self.wk,
+            &mut self.wv,
+            &mut self.wo,
+            &mut self.up,
+            &mut self.down,
+        ];
+        m.into_iter().chain(self.gate.as_mut())
+    }
+}
+
 pub struct ModelWeights {
     pub token_embd: Matrix,
+    /// Learned absolute position embeddings (architectures without RoPE).
+    pub position_embd: Option<Matrix>,
     pub output_norm: Vec<f32>,
+    pub output_norm_b: Option<Vec<f32>>,
     /// `output.weight`, or the token embedding when the model ties them.
     pub output: Matrix,
     pub output_is_tied: bool,
@@ -137,8 +176,28 @@ impl Loader<'_> {
             info: info.clone(),
             rows: dims[1] as usize,
             cols,
+            first: 0,
             interleaved: None,
         })
+    }
+
+    /// `tensor` (`cols` wide, `parts.iter().sum()` rows) as consecutive matrices of
+    /// `parts[i]` rows each, read in place (a fused projection).
+    fn split(&self, name: &str, cols: usize, parts: &[usize]) -> Result<Vec<Matrix>> {
+        let whole = self.matrix(name, cols, Some(parts.iter().sum()))?;
+        let mut first = 0;
+        Ok(parts
+            .iter()
+            .map(|&rows| {
+                let m = Matrix {
+                    rows,
+                    first,
+                    ..whole.clone()
+                };
+                first += rows;
+                m
+            })
+            .collect())
     }
 
     /// A 1-D tensor copied out as f32 (norms and biases are small).
@@ -195,28 +254,81 @@ impl ModelWeights {
             let norm = |has: bool, s: &str, len: usize| -> Result<Option<Vec<f32>>> {
                 has.then(|| l.vector(&n(s), len)).transpose()
             };
+            let layer_norm = c.arch.norm == Norm::Layer;
+            let (q, kv) = (c.q_dim(), c.kv_dim());
+            let (wq, wk, wv, bq, bk, bv) = if c.arch.fused_qkv {
+                let mut m = l.split(&n("attn_qkv.weight"), c.n_embd, &[q, kv, kv])?;
+                let (wv, wk, wq) = (m.pop().unwrap(), m.pop().unwrap(), m.pop().unwrap());
+                let b = bias("attn_qkv.bias", q + 2 * kv)?;
+                let part = |r: std::ops::Range<usize>| b.as_ref().map(|b| b[r].to_vec());
+                (
+                    wq,
+                    wk,
+                    wv,
+                    part(0..q),
+                    part(q..q + kv),
+                    part(q + kv..q + 2 * kv),
+                )
+            } else {
+                (
+                    l.matrix(&n("attn_q.weight"), c.n_embd, Some(q))?,
+                    l.matrix(&n("attn_k.weight"), c.n_embd, Some(kv))?,
+                    l.matrix(&n("attn_v.weight"), c.n_embd, Some(kv))?,
+                    bias("attn_q.bias", q)?,
+                    bias("attn_k.bias", kv)?,
+                    bias("attn_v.bias", kv)?,
+                )
+            };
             layers.push(Layer {
                 attn_norm: l.vector(&n("attn_norm.weight"), c.n_embd)?,
-                wq: l.matrix(&n("attn_q.weight"), c.n_embd, Some(c.q_dim()))?,
-                wk: l.matrix(&n("attn_k.weight"), c.n_embd, Some(c.kv_dim()))?,
-                wv: l.matrix(&n("attn_v.weight"), c.n_embd, Some(c.kv_dim()))?,
+                attn_norm_b: norm(layer_norm, "attn_norm.bias", c.n_embd)?,
+                wq,
+                wk,
+                wv,
                 wo: l.matrix(&n("attn_output.weight"), c.q_dim(), Some(c.n_embd))?,
-                bq: bias("attn_q.bias", c.q_dim())?,
-                bk: bias("attn_k.bias", c.kv_dim())?,
-                bv: bias("attn_v.bias", c.kv_dim())?,
+                bq,
+                bk,
+                bv,
                 q_norm: norm(c.arch.qk_norm, "attn_q_norm.weight", c.head_dim)?,
                 k_norm: norm(c.arch.qk_norm, "attn_k_norm.weight", c.head_dim)?,
                 post_attn_norm: norm(c.arch.post_norms, "post_attention_norm.weight", c.n_embd)?,
                 post_ffn_norm: norm(c.arch.post_norms, "post_ffw_norm.weight", c.n_embd)?,
                 ffn_norm: l.vector(&n("ffn_norm.weight"), c.n_embd)?,
-                gate: l.matrix(&n("ffn_gate.weight"), c.n_embd, Some(c.n_ff))?,
+                ffn_norm_b: norm(layer_norm, "ffn_norm.bias", c.n_embd)?,
+                bo: l.optional_vector(&n("attn_output.bias"), c.n_embd)?,
+                b_up: l.optional_vector(&n("ffn_up.bias"), c.n_ff)?,
+                b_down: l.optional_vector(&n("ffn_down.bias"), c.n_embd)?,
+                gate: c
+                    .arch
+                    .ffn
+                    .gated()
+                    .then(|| l.matrix(&n("ffn_gate.weight"), c.n_embd, Some(c.n_ff)))
+                    .transpose()?,
                 up: l.matrix(&n("ffn_up.weight"), c.n_embd, Some(c.n_ff))?,
                 down: l.matrix(&n("ffn_down.weight"), c.n_ff, Some(c.n_embd))?,
             });
         }
+        let position_embd = match c.arch.rope {
+            Some(_) => None,
+            None => {
+                let pe = l.matrix("position_embd.weight", c.n_embd, None)?;
+                // Every position the context allows needs a row.
+                if pe.rows < c.n_ctx_train {
+                    return Err(l.bad(format!(
+                        "position_embd.weight has {} positions, fewer than the context length {}",
+                        pe.rows, c.n_ctx_train
+                    )));
+                }
+                Some(pe)
+            }
+        };
         Ok(ModelWeights {
             token_embd,
+            position_embd,
             output_norm: l.vector("output_norm.weight", c.n_embd)?,
+            output_norm_b: (c.arch.norm == Norm::Layer)
+                .then(|| l.vector("output_norm.bias", c.n_embd))
+                .transpose()?,
             output,
             output_is_tied,
             rope_freqs,
@@ -227,10 +339,7 @@ impl ModelWeights {
 
     /// The matrices the CPU kernels multiply by.
     fn matrices(&self) -> impl Iterator<Item = &Matrix> {
-        let layers = self
-            .layers
-            .iter()
-            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]);
+        let layers = self.layers.iter().flat_map(Layer::matrices);
         layers.chain([&self.output])
     }
 
@@ -238,17 +347,7 @@ impl ModelWeights {
     /// read another layout faster (Q4_0 and Q8_0 on Arm cores with dotprod, as ggml's
     /// repack does), releasing the mapped pages they were copied from.
     pub fn interleave_for_cpu(&mut self, file: &GgufFile) {
-        let layers = self.layers.iter_mut().flat_map(|l| {
-            [
-                &mut l.wq,
-                &mut l.wk,
-                &mut l.wv,
-                &mut l.wo,
-                &mut l.gate,
-                &mut l.up,
-                &mut l.down,
-            ]
-        });
+        let layers = self.layers.iter_mut().flat_map(Layer::matrices_mut);
         for m in layers.chain([&mut self.output]) {
             if let Some(data) = interleave(&m.view(file)) {
                 m.interleaved = Some(data.into());
@@ -274,7 +373,7 @@ impl ModelWeights {
     pub fn matrix_types(&self) -> Vec<GgmlType> {
         let mut tys = vec![self.token_embd.info.ty, self.output.info.ty];
         for l in &self.layers {
-            for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down] {
+            for m in l.matrices() {
                 tys.push(m.info.ty);
             }
         }

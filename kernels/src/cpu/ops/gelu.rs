@@ -1,5 +1,5 @@
-//! GeGLU: `gelu(gate) * up` with GELU's tanh approximation (Gemma's
-//! `gelu_pytorch_tanh`). `0.5 (1 + tanh y) = 1 / (1 + e^(-2y))`, so GELU is
+//! GELU with its tanh approximation (GPT-2's `gelu_new`, Gemma's
+//! `gelu_pytorch_tanh`), and GeGLU: `gelu(gate) * up`. `0.5 (1 + tanh y) = 1 / (1 + e^(-2y))`, so GELU is
 //! `x / (1 + e^(-2y))` with `y = √(2/π) (x + 0.044715 x³)`: the dispatched SIMD `exp`
 //! does the costly part and the rest are plain loops LLVM vectorizes. No SIMD twin of
 //! its own: the only SIMD in it is `exp`, which has its own.
@@ -18,16 +18,31 @@ const CHUNK: usize = 64;
 /// If `up` is not as long as `gate`.
 pub fn geglu(gate: &mut [f32], up: &[f32]) {
     assert_eq!(gate.len(), up.len(), "geglu: gate and up lengths");
+    gelu_times(gate, Some(up));
+}
+
+/// `x[i] = gelu_tanh(x[i])` (GPT-2's `gelu_new`).
+pub fn gelu(x: &mut [f32]) {
+    gelu_times(x, None);
+}
+
+/// GELU of `x`, times `up` where given.
+fn gelu_times(x: &mut [f32], up: Option<&[f32]>) {
     let mut e = [0f32; CHUNK];
-    for (g, u) in gate.chunks_mut(CHUNK).zip(up.chunks(CHUNK)) {
+    for (c, g) in x.chunks_mut(CHUNK).enumerate() {
         let e = &mut e[..g.len()];
         for (e, &x) in e.iter_mut().zip(g.iter()) {
             *e = -2.0 * SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
         }
         exp(e);
         // Far below 0, e^(-2y) is infinite and x / inf is -0: GELU's limit.
-        for ((g, &u), &e) in g.iter_mut().zip(u).zip(e.iter()) {
-            *g = *g / (1.0 + e) * u;
+        for (g, &e) in g.iter_mut().zip(e.iter()) {
+            *g /= 1.0 + e;
+        }
+        if let Some(up) = up {
+            for (g, &u) in g.iter_mut().zip(&up[c * CHUNK..]) {
+                *g *= u;
+            }
         }
     }
 }
@@ -55,8 +70,16 @@ mod tests {
             .zip(&up)
             .map(|(&g, &u)| reference(g as f64) * u as f64)
             .collect();
+        let mut plain = gate.clone();
         geglu(&mut gate, &up);
+        gelu(&mut plain);
         for (i, (&got, &want)) in gate.iter().zip(&want).enumerate() {
+            let alone = plain[i] * up[i];
+            assert_eq!(
+                got.to_bits(),
+                alone.to_bits(),
+                "element {i}: geglu vs gelu * up"
+            );
             let tol = 1e-6 * want.abs().max(1.0);
             assert!(
                 (got as f64 - want).abs() <= tol,

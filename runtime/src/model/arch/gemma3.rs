@@ -4,12 +4,14 @@
 //! their +1 already added, so they are plain RMSNorm weights here. The local
 //! layers' RoPE base is fixed at 10,000 (it is not in the file), as in llama.cpp.
 
-use super::{Arch, Ffn, Presence, RopeStyle, SlidingWindow};
+use super::{Arch, Ffn, Norm, Presence, RopeStyle, SlidingWindow};
 
 pub const SPEC: Arch = Arch {
     name: "gemma3",
     hf_classes: &["Gemma3ForCausalLM"],
-    rope: RopeStyle::Neox,
+    rope: Some(RopeStyle::Neox),
+    norm: Norm::Rms,
+    fused_qkv: false,
     qkv_bias: Presence::Optional,
     qk_norm: true,
     post_norms: true,

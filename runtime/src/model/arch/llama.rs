@@ -1,11 +1,13 @@
 //! Llama 2/3, SmolLM, TinyLlama, Mistral-style models.
 
-use super::{Arch, Ffn, Presence, RopeStyle};
+use super::{Arch, Ffn, Norm, Presence, RopeStyle};
 
 pub const SPEC: Arch = Arch {
     name: "llama",
     hf_classes: &["LlamaForCausalLM", "MistralForCausalLM"],
-    rope: RopeStyle::Interleaved,
+    rope: Some(RopeStyle::Interleaved),
+    norm: Norm::Rms,
+    fused_qkv: false,
     qkv_bias: Presence::Optional,
     qk_norm: false,
     post_norms: false,

@@ -4,6 +4,7 @@
 //! adding an architecture is one file here (plus any new building block) and tests.
 
 mod gemma3;
+mod gpt2;
 mod llama;
 mod qwen2;
 mod qwen3;
@@ -17,8 +18,14 @@ pub struct Arch {
     pub name: &'static str,
     /// Hugging Face `architectures` entries of the checkpoints it is converted from.
     pub hf_classes: &'static [&'static str],
-    /// How RoPE pairs the dimensions of a head.
-    pub rope: RopeStyle,
+    /// How RoPE pairs the dimensions of a head; `None`: learned absolute position
+    /// embeddings (`position_embd`, GPT-2) instead.
+    pub rope: Option<RopeStyle>,
+    /// The normalization before (and after) each block and before the output.
+    pub norm: Norm,
+    /// One `attn_qkv` tensor whose rows are the query, key and value projections
+    /// (read in place as three row ranges), instead of three tensors.
+    pub fused_qkv: bool,
     /// Biases on the query, key and value projections.
     pub qkv_bias: Presence,
     /// An RMSNorm over each query and key head before RoPE (`attn_q_norm`,
@@ -42,13 +49,31 @@ pub enum Presence {
     Required,
 }
 
-/// The activation of a gated feed-forward: `down(act(gate(x)) * up(x))`.
+/// The feed-forward: gated, `down(act(gate(x)) * up(x))`, or plain, `down(act(up(x)))`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ffn {
-    /// SiLU (SwiGLU).
+    /// Gated by SiLU (SwiGLU).
     Silu,
-    /// GELU, tanh approximation (GeGLU).
+    /// Gated by GELU, tanh approximation (GeGLU).
     GeluTanh,
+    /// Not gated: GELU (tanh approximation) of `up` (GPT-2).
+    Gelu,
+}
+
+impl Ffn {
+    /// Whether there is a `ffn_gate` projection.
+    pub fn gated(self) -> bool {
+        self != Ffn::Gelu
+    }
+}
+
+/// A normalization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    /// RMSNorm with a weight (`attention.layer_norm_rms_epsilon`).
+    Rms,
+    /// LayerNorm with a weight and a bias (`attention.layer_norm_epsilon`).
+    Layer,
 }
 
 /// Layers that attend over a window of the last positions (from the file's
@@ -73,12 +98,23 @@ impl Arch {
     /// What `edgelm info` lists for this architecture.
     pub fn features(&self) -> Vec<String> {
         let mut f = vec![
-            format!("RoPE {:?}", self.rope).to_lowercase(),
+            match self.rope {
+                Some(r) => format!("RoPE {r:?}").to_lowercase(),
+                None => "learned positions".into(),
+            },
+            match self.norm {
+                Norm::Rms => "RMSNorm".into(),
+                Norm::Layer => "LayerNorm".into(),
+            },
             match self.ffn {
                 Ffn::Silu => "SwiGLU".into(),
                 Ffn::GeluTanh => "GeGLU (tanh)".into(),
+                Ffn::Gelu => "GELU (tanh)".into(),
             },
         ];
+        if self.fused_qkv {
+            f.push("fused q/k/v".into());
+        }
         if self.qkv_bias == Presence::Required {
             f.push("q/k/v biases".into());
         }
@@ -103,7 +139,13 @@ impl Arch {
 }
 
 /// Every architecture the runtime runs.
-pub const ARCHS: &[&Arch] = &[&llama::SPEC, &qwen2::SPEC, &qwen3::SPEC, &gemma3::SPEC];
+pub const ARCHS: &[&Arch] = &[
+    &llama::SPEC,
+    &qwen2::SPEC,
+    &qwen3::SPEC,
+    &gemma3::SPEC,
+    &gpt2::SPEC,
+];
 
 /// The architecture named `name` in a GGUF file.
 pub fn find(name: &str) -> Option<&'static Arch> {

@@ -1,11 +1,13 @@
 //! Qwen2 and Qwen2.5: the llama blocks with q/k/v biases and NeoX RoPE.
 
-use super::{Arch, Ffn, Presence, RopeStyle};
+use super::{Arch, Ffn, Norm, Presence, RopeStyle};
 
 pub const SPEC: Arch = Arch {
     name: "qwen2",
     hf_classes: &["Qwen2ForCausalLM"],
-    rope: RopeStyle::Neox,
+    rope: Some(RopeStyle::Neox),
+    norm: Norm::Rms,
+    fused_qkv: false,
     qkv_bias: Presence::Required,
     qk_norm: false,
     post_norms: false,

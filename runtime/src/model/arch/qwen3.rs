@@ -1,12 +1,14 @@
 //! Qwen3 (dense): the llama blocks with NeoX RoPE and an RMSNorm over each query and
 //! key head before RoPE; no q/k/v biases.
 
-use super::{Arch, Ffn, Presence, RopeStyle};
+use super::{Arch, Ffn, Norm, Presence, RopeStyle};
 
 pub const SPEC: Arch = Arch {
     name: "qwen3",
     hf_classes: &["Qwen3ForCausalLM"],
-    rope: RopeStyle::Neox,
+    rope: Some(RopeStyle::Neox),
+    norm: Norm::Rms,
+    fused_qkv: false,
     qkv_bias: Presence::Optional,
     qk_norm: true,
     post_norms: false,

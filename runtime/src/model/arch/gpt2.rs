@@ -1,0 +1,19 @@
+//! GPT-2: learned absolute positions instead of RoPE, LayerNorm with biases, one
+//! fused `attn_qkv` projection, a plain GELU feed-forward, and biases on every
+//! projection.
+
+use super::{Arch, Ffn, Norm, Presence};
+
+pub const SPEC: Arch = Arch {
+    name: "gpt2",
+    hf_classes: &["GPT2LMHeadModel"],
+    rope: None,
+    norm: Norm::Layer,
+    fused_qkv: true,
+    qkv_bias: Presence::Required,
+    qk_norm: false,
+    post_norms: false,
+    ffn: Ffn::Gelu,
+    scale_embeddings: false,
+    sliding_window: None,
+};

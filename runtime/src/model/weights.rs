@@ -241,6 +241,15 @@ impl ModelWeights {
             None => (token_embd.clone(), true),
         };
         let rope_freqs = l.optional_vector("rope_freqs.weight", c.n_rot / 2)?;
+        // Phi-3's 128k models: RoPE factors chosen by context length, and an attention
+        // scale besides; not implemented, so refused rather than run wrongly.
+        for name in ["rope_factors_long.weight", "rope_factors_short.weight"] {
+            if l.find(name).is_some() {
+                return Err(l.bad(format!(
+                    "tensor '{name}': LongRoPE scaling (Phi-3 128k models) is not supported yet"
+                )));
+            }
+        }
         let mut layers = Vec::with_capacity(c.n_layer);
         for i in 0..c.n_layer {
             let n = |s: &str| format!("blk.{i}.{s}");
@@ -255,6 +264,18 @@ impl ModelWeights {
                 has.then(|| l.vector(&n(s), len)).transpose()
             };
             let layer_norm = c.arch.norm == Norm::Layer;
+            let (gate, up) = if c.arch.fused_gate_up {
+                let mut m = l.split(&n("ffn_up.weight"), c.n_embd, &[c.n_ff, c.n_ff])?;
+                let up = m.pop().unwrap();
+                (m.pop(), up)
+            } else {
+                let gate = c.arch.ffn.gated();
+                (
+                    gate.then(|| l.matrix(&n("ffn_gate.weight"), c.n_embd, Some(c.n_ff)))
+                        .transpose()?,
+                    l.matrix(&n("ffn_up.weight"), c.n_embd, Some(c.n_ff))?,
+                )
+            };
             let (q, kv) = (c.q_dim(), c.kv_dim());
             let (wq, wk, wv, bq, bk, bv) = if c.arch.fused_qkv {
                 let mut m = l.split(&n("attn_qkv.weight"), c.n_embd, &[q, kv, kv])?;
@@ -298,13 +319,8 @@ impl ModelWeights {
                 bo: l.optional_vector(&n("attn_output.bias"), c.n_embd)?,
                 b_up: l.optional_vector(&n("ffn_up.bias"), c.n_ff)?,
                 b_down: l.optional_vector(&n("ffn_down.bias"), c.n_embd)?,
-                gate: c
-                    .arch
-                    .ffn
-                    .gated()
-                    .then(|| l.matrix(&n("ffn_gate.weight"), c.n_embd, Some(c.n_ff)))
-                    .transpose()?,
-                up: l.matrix(&n("ffn_up.weight"), c.n_embd, Some(c.n_ff))?,
+                gate,
+                up,
                 down: l.matrix(&n("ffn_down.weight"), c.n_ff, Some(c.n_embd))?,
             });
         }

@@ -10,6 +10,7 @@ pub const SPEC: Arch = Arch {
     rope: None,
     norm: Norm::Layer,
     fused_qkv: true,
+    fused_gate_up: false,
     qkv_bias: Presence::Required,
     qk_norm: false,
     post_norms: false,

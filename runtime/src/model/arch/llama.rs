@@ -8,6 +8,7 @@ pub const SPEC: Arch = Arch {
     rope: Some(RopeStyle::Interleaved),
     norm: Norm::Rms,
     fused_qkv: false,
+    fused_gate_up: false,
     qkv_bias: Presence::Optional,
     qk_norm: false,
     post_norms: false,

@@ -6,6 +6,7 @@
 mod gemma3;
 mod gpt2;
 mod llama;
+mod phi3;
 mod qwen2;
 mod qwen3;
 
@@ -26,6 +27,8 @@ pub struct Arch {
     /// One `attn_qkv` tensor whose rows are the query, key and value projections
     /// (read in place as three row ranges), instead of three tensors.
     pub fused_qkv: bool,
+    /// One `ffn_up` tensor holding the gate's rows, then the up projection's (Phi-3).
+    pub fused_gate_up: bool,
     /// Biases on the query, key and value projections.
     pub qkv_bias: Presence,
     /// An RMSNorm over each query and key head before RoPE (`attn_q_norm`,
@@ -115,6 +118,9 @@ impl Arch {
         if self.fused_qkv {
             f.push("fused q/k/v".into());
         }
+        if self.fused_gate_up {
+            f.push("fused gate/up".into());
+        }
         if self.qkv_bias == Presence::Required {
             f.push("q/k/v biases".into());
         }
@@ -145,6 +151,7 @@ pub const ARCHS: &[&Arch] = &[
     &qwen3::SPEC,
     &gemma3::SPEC,
     &gpt2::SPEC,
+    &phi3::SPEC,
 ];
 
 /// The architecture named `name` in a GGUF file.

@@ -9,6 +9,7 @@ pub const SPEC: Arch = Arch {
     rope: Some(RopeStyle::Neox),
     norm: Norm::Rms,
     fused_qkv: false,
+    fused_gate_up: false,
     qkv_bias: Presence::Optional,
     qk_norm: true,
     post_norms: false,

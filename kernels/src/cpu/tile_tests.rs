@@ -155,7 +155,12 @@ fn interleaved_kernels_equal_their_dot_kernels_bit_for_bit() {
 /// are rebuilt one by one, give what the same rows in ggml's layout give.
 #[test]
 fn matmul_of_interleaved_weights_equals_matmul_of_rows() {
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0] {
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+    ] {
         for (rows, cols, n) in [(4, 32, 1), (70, 96, 1), (70, 96, 11), (9, 576, 3)] {
             let data = matrix(ty, rows, cols, rows as u64);
             let w = Weights::rows(ty, rows, cols, &data);

@@ -95,5 +95,6 @@ macro_rules! interleaved_entries {
 interleaved_entries! {
     interleaved_q4_0_q8_0 => Q4_0;
     interleaved_q4_1_q8_1 => Q4_1;
+    interleaved_q5_0_q8_0 => Q5_0;
     interleaved_q8_0_q8_0 => Q8_0;
 }

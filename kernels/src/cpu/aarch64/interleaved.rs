@@ -1,5 +1,5 @@
 //! SDOT kernels for weights interleaved four rows at a time (`cpu::interleave`), for
-//! Q4_0, Q4_1 and Q8_0.
+//! Q4_0, Q4_1, Q5_0 and Q8_0.
 //!
 //! Per block of a group, one load brings the 4 rows' scales and four more their
 //! quants; SDOT by lane multiplies 4 bytes of each row with the same 4 activation
@@ -17,7 +17,7 @@ use std::arch::aarch64::*;
 use std::arch::asm;
 
 use super::neon::widen_f16x4;
-use super::tiles::{Format, Q4_0, Q4_1, Q8_0};
+use super::tiles::{Format, Q4_0, Q4_1, Q5_0, Q8_0};
 use crate::cpu::interleave::GROUP;
 use crate::cpu::prepared::{group, prepare};
 use crate::quant::float::f16_to_f32;
@@ -126,6 +126,45 @@ impl Unpack for Q4_1 {
                 hi(v.2),
                 hi(v.3),
             ]
+        }
+    }
+}
+
+impl Unpack for Q5_0 {
+    #[inline(always)]
+    unsafe fn unpack(p: *const u8) -> [int8x16_t; 8] {
+        // A quant is its nibble minus 16 where its fifth bit is clear: plane byte j
+        // has bit i set for those bytes of vector i, moved to bit 4 (16) and subtracted.
+        // SAFETY: the caller guarantees the 64 quant bytes and the 16 plane bytes after
+        // them; NEON is baseline.
+        unsafe {
+            let v = vld1q_u8_x4(p);
+            let planes = vld1q_u8(p.add(64));
+            let sixteen = vdupq_n_u8(0x10);
+            let bit = |b: uint8x16_t| vandq_u8(b, sixteen);
+            let t = [
+                bit(vshlq_n_u8::<4>(planes)),
+                bit(vshlq_n_u8::<3>(planes)),
+                bit(vshlq_n_u8::<2>(planes)),
+                bit(vshlq_n_u8::<1>(planes)),
+                bit(planes),
+                bit(vshrq_n_u8::<1>(planes)),
+                bit(vshrq_n_u8::<2>(planes)),
+                bit(vshrq_n_u8::<3>(planes)),
+            ];
+            let lo = |q: uint8x16_t| vandq_u8(q, vdupq_n_u8(0x0f));
+            let hi = |q: uint8x16_t| vshrq_n_u8::<4>(q);
+            let nib = [
+                lo(v.0),
+                lo(v.1),
+                lo(v.2),
+                lo(v.3),
+                hi(v.0),
+                hi(v.1),
+                hi(v.2),
+                hi(v.3),
+            ];
+            std::array::from_fn(|i| vreinterpretq_s8_u8(vsubq_u8(nib[i], t[i])))
         }
     }
 }

@@ -143,7 +143,7 @@ pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
             k.vec_dot[type_index(ty)] = Some(f);
         }
         install_tiles(k, dotprod_tiles());
-        // Q4_0, Q4_1 and Q8_0 weights interleaved at load: fewer instructions than
+        // Q4_0, Q4_1, Q5_0 and Q8_0 weights interleaved at load: fewer instructions than
         // their tiles in place (see `interleaved`).
         let q8_0 = (
             interleaved::prepare_q8_0 as PrepareFn,
@@ -165,6 +165,12 @@ pub(crate) fn upgrade(k: &mut Kernels, level: usize) {
                 dotprod::interleaved_q4_1_q8_1,
                 q8_1,
                 dotprod::vec_dot_q4_1_q8_1,
+            ),
+            (
+                GgmlType::Q5_0,
+                dotprod::interleaved_q5_0_q8_0,
+                q8_0,
+                dotprod::vec_dot_q5_0_q8_0,
             ),
             (
                 GgmlType::Q8_0,

@@ -259,6 +259,7 @@ fn kv_store_and_attention_match_cpu() {
                     head_dim: hd,
                     span: pos0 + t + 1,
                     window: usize::MAX,
+                    softcap: None,
                 };
                 let mut scratch = vec![0f32; attend_scratch_len(1, group, &head)];
                 let at = t * qd + kvh * group * hd;

@@ -65,7 +65,7 @@ print(",".join(map(str, v)) if isinstance(v, list) else json.dumps(v))' "$1"
 
 compare() {
     local which=${1:-tiny} models=() model prompt cpu failed=0
-    local tiny=(tests/fixtures/tiny/{llama,mistral,qwen2,qwen3,gemma3,gpt2,phi3}.gguf)
+    local tiny=(tests/fixtures/tiny/{llama,mistral,qwen2,qwen3,gemma2,gemma3,gpt2,phi3}.gguf)
     local smollm2=models/SmolLM2-135M-Instruct.Q4_1.gguf
     case $which in
         tiny) models=("${tiny[@]}") ;;

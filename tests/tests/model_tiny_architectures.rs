@@ -1,4 +1,4 @@
-//! Tiny random-weight llama / mistral / qwen2 / qwen3 / gemma3 / gpt2 / phi3 models, converted to GGUF by llama.cpp's
+//! Tiny random-weight llama / mistral / qwen2 / qwen3 / gemma2 / gemma3 / gpt2 / phi3 models, converted to GGUF by llama.cpp's
 //! own convert_hf_to_gguf.py, against transformers' f32 logits for the same ids
 //! (tests/fixtures/tiny/, made by make_tiny_models.py).
 
@@ -116,4 +116,9 @@ fn gpt2_with_learned_positions_layer_norms_and_fused_qkv() {
 #[test]
 fn phi3_with_fused_qkv_and_gate_up() {
     check("phi3");
+}
+
+#[test]
+fn gemma2_with_soft_capping_and_alternating_windows() {
+    check("gemma2");
 }

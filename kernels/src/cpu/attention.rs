@@ -57,6 +57,8 @@ pub struct KvHead {
     /// Sliding-window attention: a query at position `p` sees only positions
     /// `p + 1 - window..=p` (Gemma 2/3 local layers); `usize::MAX` for all.
     pub window: usize,
+    /// Soft-capping of the scaled scores, `c · tanh(score / c)` (Gemma 2); `None`: off.
+    pub softcap: Option<f32>,
 }
 
 impl KvHead {
@@ -101,6 +103,7 @@ pub fn attend_group(
         head_dim: hd,
         span,
         window,
+        softcap,
     } = *head;
     assert!(window > 0, "attend_group: an empty window");
     assert!(queries > 0, "attend_group: no queries");
@@ -147,11 +150,12 @@ pub fn attend_group(
             let t = r / group;
             let mt = m.min(span + t - s0);
             let skip = lo(t).saturating_sub(s0).min(mt);
-            for (sc, a) in scores[r * last + s0..][skip..mt]
-                .iter_mut()
-                .zip(&acc[skip..])
-            {
+            let row = &mut scores[r * last + s0..][skip..mt];
+            for (sc, a) in row.iter_mut().zip(&acc[skip..]) {
                 *sc = a * scale;
+            }
+            if let Some(c) = softcap {
+                row.iter_mut().for_each(|sc| *sc = c * (*sc / c).tanh());
             }
         }
     }
@@ -178,16 +182,25 @@ mod tests {
     use super::*;
     use crate::quant::float::{f16_to_f32, f32_to_f16};
 
-    /// Straightforward f64 attention of one head over f32 rows.
-    fn reference(q: &[f32], k: &[Vec<f32>], v: &[Vec<f32>], scale: f64) -> Vec<f64> {
+    /// Straightforward f64 attention of one head over f32 rows, scores soft-capped at
+    /// `cap` where given.
+    fn reference(
+        q: &[f32],
+        k: &[Vec<f32>],
+        v: &[Vec<f32>],
+        scale: f64,
+        cap: Option<f64>,
+    ) -> Vec<f64> {
         let s: Vec<f64> = k
             .iter()
             .map(|kr| {
-                kr.iter()
+                let s = kr
+                    .iter()
                     .zip(q)
                     .map(|(&a, &b)| a as f64 * b as f64)
                     .sum::<f64>()
-                    * scale
+                    * scale;
+                cap.map_or(s, |c| c * (s / c).tanh())
             })
             .collect();
         let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -213,13 +226,15 @@ mod tests {
         let vh: Vec<u16> = vf.iter().map(|&x| f32_to_f16(x)).collect();
         let q: Vec<f32> = (0..group * hd).map(|i| val(i + 11)).collect();
         let scale = 1.0 / (hd as f32).sqrt();
-        for g in 0..n_kv {
+        // Gemma 2's soft-capping, at a cap the scores reach (they are about ±3 here).
+        for (g, cap) in (0..n_kv).flat_map(|g| [(g, None), (g, Some(1.5f32))]) {
             let head = KvHead {
                 stride,
                 offset: g * hd,
                 head_dim: hd,
                 span,
                 window: usize::MAX,
+                softcap: cap,
             };
             let mut scratch = vec![0f32; attend_scratch_len(1, group, &head)];
             for (f16_cache, tol) in [(false, 1e-5), (true, 1e-5)] {
@@ -258,7 +273,7 @@ mod tests {
                 );
                 for h in 0..group {
                     let qh = &q[h * hd..(h + 1) * hd];
-                    let want = reference(qh, &kr, &vr, scale as f64);
+                    let want = reference(qh, &kr, &vr, scale as f64, cap.map(f64::from));
                     for (got, want) in out[h * hd..(h + 1) * hd].iter().zip(&want) {
                         assert!(
                             (*got as f64 - want).abs() < tol,
@@ -286,6 +301,7 @@ mod tests {
                 head_dim: hd,
                 span,
                 window: usize::MAX,
+                softcap: None,
             };
             let mut scratch = vec![f32::NAN; attend_scratch_len(1, group, &head)];
             let mut out = vec![0f32; group * hd];
@@ -356,6 +372,7 @@ mod tests {
                 head_dim: hd,
                 span,
                 window,
+                softcap: None,
             };
             let mut scratch = vec![f32::NAN; attend_scratch_len(queries, group, &head(span))];
             let mut out = vec![f32::NAN; queries * width];
@@ -389,6 +406,7 @@ mod tests {
                 let alone = KvHead {
                     span: span + t - lo,
                     window: usize::MAX,
+                    softcap: None,
                     ..h
                 };
                 let mut one = vec![f32::NAN; attend_scratch_len(1, group, &alone)];

@@ -21,6 +21,10 @@ pub struct ModelConfig {
     /// Positions a local layer attends over, for architectures with sliding-window
     /// layers (`attention.sliding_window`).
     pub window: Option<usize>,
+    /// Soft-capping of attention scores and of the final logits (`attn_logit_softcapping`,
+    /// `final_logit_softcapping`: Gemma 2), where the file sets them.
+    pub attn_softcap: Option<f32>,
+    pub final_softcap: Option<f32>,
     /// Context length the model was trained for.
     pub n_ctx_train: usize,
 }
@@ -92,6 +96,18 @@ impl ModelConfig {
             Some(_) => Some(required("attention.sliding_window")?),
             None => None,
         };
+        let cap = |k: &str| -> Result<Option<f32>> {
+            match f.get_f32(&key(k))? {
+                Some(c) if !(c.is_finite() && c >= 0.0) => {
+                    Err(bad(format!("{} is {c}, not a cap", key(k))))
+                }
+                c => Ok(c.filter(|&c| c > 0.0)),
+            }
+        };
+        let (attn_softcap, final_softcap) = (
+            cap("attn_logit_softcapping")?,
+            cap("final_logit_softcapping")?,
+        );
         Ok(ModelConfig {
             arch,
             n_layer,
@@ -104,6 +120,8 @@ impl ModelConfig {
             rope_base,
             rms_eps,
             window,
+            attn_softcap,
+            final_softcap,
             n_ctx_train,
         })
     }

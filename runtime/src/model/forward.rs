@@ -115,7 +115,10 @@ impl Model {
                 .collect()
         };
         let global_angles = angles(c.rope_base);
-        let local_angles = arch.sliding_window.map(|sw| angles(sw.local_rope_base));
+        let local_angles = arch
+            .sliding_window
+            .and_then(|sw| sw.local_rope_base)
+            .map(angles);
 
         for (li, layer) in w.layers.iter().enumerate() {
             let window = c.layer_window(li);
@@ -198,6 +201,9 @@ impl Model {
         norm(rows, &w.output_norm, w.output_norm_b.as_deref(), xn);
         let logits = sized(&mut s.logits, n_out * w.vocab_size);
         matmul_in(pool, &w.output.view(f), xn, n_out, logits, precision);
+        if let Some(cap) = c.final_softcap {
+            logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+        }
         logits
     }
 
@@ -232,6 +238,7 @@ impl Model {
             head_dim: hd,
             span: pos0 + t + 1,
             window,
+            softcap: c.attn_softcap,
         };
         // Per thread: the item's queries gathered, then the attention scratch (sized
         // for a block ending at the last query, the largest).

@@ -43,6 +43,14 @@ pub fn main(a: InfoArgs) -> Result<()> {
             if let Some(w) = c.window {
                 println!("sliding window: {w} positions");
             }
+            if c.attn_softcap.is_some() || c.final_softcap.is_some() {
+                let show = |v: Option<f32>| v.map_or("-".to_string(), |v| v.to_string());
+                println!(
+                    "soft-capping: attention {}, final logits {}",
+                    show(c.attn_softcap),
+                    show(c.final_softcap)
+                );
+            }
             println!(
                 "layers {} | embedding {} | feed-forward {} | heads {} (KV {}) | head dim {} | rope base {} ({} dims) | rms eps {:e} | context {}",
                 c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.head_dim, c.rope_base, c.n_rot, c.rms_eps, c.n_ctx_train

@@ -20,6 +20,6 @@ pub const SPEC: Arch = Arch {
     scale_embeddings: true,
     sliding_window: Some(SlidingWindow {
         global_every: 6,
-        local_rope_base: 10_000.0,
+        local_rope_base: Some(10_000.0),
     }),
 };

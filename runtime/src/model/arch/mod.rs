@@ -3,6 +3,7 @@
 //! layers use. The loader, the CPU forward pass and `edgelm info` read these specs;
 //! adding an architecture is one file here (plus any new building block) and tests.
 
+mod gemma2;
 mod gemma3;
 mod gpt2;
 mod llama;
@@ -86,8 +87,8 @@ pub struct SlidingWindow {
     /// Every `global_every`-th layer (counting from 1) sees all positions; the others
     /// are local.
     pub global_every: usize,
-    /// The RoPE base of the local layers (the global ones use `rope.freq_base`).
-    pub local_rope_base: f32,
+    /// The RoPE base of the local layers, where it is not `rope.freq_base` (Gemma 3).
+    pub local_rope_base: Option<f32>,
 }
 
 impl SlidingWindow {
@@ -149,6 +150,7 @@ pub const ARCHS: &[&Arch] = &[
     &llama::SPEC,
     &qwen2::SPEC,
     &qwen3::SPEC,
+    &gemma2::SPEC,
     &gemma3::SPEC,
     &gpt2::SPEC,
     &phi3::SPEC,

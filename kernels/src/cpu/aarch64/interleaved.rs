@@ -17,7 +17,7 @@ use std::arch::aarch64::*;
 use std::arch::asm;
 
 use super::neon::widen_f16x4;
-use super::tiles::{Format, Q4_0, Q4_1, Q5_0, Q8_0};
+use super::tiles::{run_len, Format, Q4_0, Q4_1, Q5_0, Q8_0};
 use crate::cpu::interleave::GROUP;
 use crate::cpu::prepared::{group, prepare};
 use crate::quant::float::f16_to_f32;
@@ -107,26 +107,37 @@ impl Unpack for Q4_0 {
     }
 }
 
+/// The 64 quant bytes at `p` as 8 vectors of nibbles (0..=15): the low ones of the 4
+/// loads, then the high ones.
+///
+/// # Safety
+/// 64 readable bytes at `p`.
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> [uint8x16_t; 8] {
+    // SAFETY: the caller guarantees the 64 bytes; NEON is baseline.
+    unsafe {
+        let v = vld1q_u8_x4(p);
+        let lo = |q: uint8x16_t| vandq_u8(q, vdupq_n_u8(0x0f));
+        let hi = |q: uint8x16_t| vshrq_n_u8::<4>(q);
+        [
+            lo(v.0),
+            lo(v.1),
+            lo(v.2),
+            lo(v.3),
+            hi(v.0),
+            hi(v.1),
+            hi(v.2),
+            hi(v.3),
+        ]
+    }
+}
+
 impl Unpack for Q4_1 {
     #[inline(always)]
     unsafe fn unpack(p: *const u8) -> [int8x16_t; 8] {
         // Nibbles 0..=15 are their values; as bytes they are non-negative i8.
-        // SAFETY: the caller guarantees the 64 quant bytes; NEON is baseline.
-        unsafe {
-            let v = vld1q_u8_x4(p);
-            let lo = |q: uint8x16_t| vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0f)));
-            let hi = |q: uint8x16_t| vreinterpretq_s8_u8(vshrq_n_u8::<4>(q));
-            [
-                lo(v.0),
-                lo(v.1),
-                lo(v.2),
-                lo(v.3),
-                hi(v.0),
-                hi(v.1),
-                hi(v.2),
-                hi(v.3),
-            ]
-        }
+        // SAFETY: the caller guarantees the 64 quant bytes.
+        unsafe { nibbles(p).map(|q| vreinterpretq_s8_u8(q)) }
     }
 }
 
@@ -138,7 +149,6 @@ impl Unpack for Q5_0 {
         // SAFETY: the caller guarantees the 64 quant bytes and the 16 plane bytes after
         // them; NEON is baseline.
         unsafe {
-            let v = vld1q_u8_x4(p);
             let planes = vld1q_u8(p.add(64));
             let sixteen = vdupq_n_u8(0x10);
             let bit = |b: uint8x16_t| vandq_u8(b, sixteen);
@@ -152,18 +162,7 @@ impl Unpack for Q5_0 {
                 bit(vshrq_n_u8::<2>(planes)),
                 bit(vshrq_n_u8::<3>(planes)),
             ];
-            let lo = |q: uint8x16_t| vandq_u8(q, vdupq_n_u8(0x0f));
-            let hi = |q: uint8x16_t| vshrq_n_u8::<4>(q);
-            let nib = [
-                lo(v.0),
-                lo(v.1),
-                lo(v.2),
-                lo(v.3),
-                hi(v.0),
-                hi(v.1),
-                hi(v.2),
-                hi(v.3),
-            ];
+            let nib = nibbles(p);
             std::array::from_fn(|i| vreinterpretq_s8_u8(vsubq_u8(nib[i], t[i])))
         }
     }
@@ -385,12 +384,7 @@ pub(super) unsafe fn run<F: Unpack>(
         };
         let o = out[done * stride..].as_mut_ptr();
         let w = w.as_ptr();
-        let run = match count - done {
-            8.. => 8,
-            4..=7 => 4,
-            2 | 3 => 2,
-            _ => 1,
-        };
+        let run = run_len(count - done);
         // SAFETY: the asserts above cover the groups, the tokens' blocks and the
         // outputs; dotprod is the caller's guarantee.
         unsafe {

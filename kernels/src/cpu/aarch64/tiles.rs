@@ -306,15 +306,15 @@ pub(super) unsafe fn tile<F: Format, D: I8Dot>(
     // Runs of 8, 4, 2 and 1 tokens, each with its accumulators in registers.
     while done < count {
         let x = act[(t0 + done) * qb..].as_ptr();
-        let left = count - done;
+        let run = run_len(count - done);
         // SAFETY: the asserts above cover the 4 rows' blocks and the tokens' blocks;
         // D's features are the caller's guarantee.
-        let (acc, run): ([float32x4_t; TILE_TOKENS], usize) = unsafe {
-            match left {
-                8.. => (tokens::<F, D, 8>(w.as_ptr(), rb, x, qb, blocks), 8),
-                4..=7 => (pad(tokens::<F, D, 4>(w.as_ptr(), rb, x, qb, blocks)), 4),
-                2 | 3 => (pad(tokens::<F, D, 2>(w.as_ptr(), rb, x, qb, blocks)), 2),
-                _ => (pad(tokens::<F, D, 1>(w.as_ptr(), rb, x, qb, blocks)), 1),
+        let acc: [float32x4_t; TILE_TOKENS] = unsafe {
+            match run {
+                8 => tokens::<F, D, 8>(w.as_ptr(), rb, x, qb, blocks),
+                4 => pad(tokens::<F, D, 4>(w.as_ptr(), rb, x, qb, blocks)),
+                2 => pad(tokens::<F, D, 2>(w.as_ptr(), rb, x, qb, blocks)),
+                _ => pad(tokens::<F, D, 1>(w.as_ptr(), rb, x, qb, blocks)),
             }
         };
         for (t, v) in acc[..run].iter().enumerate() {
@@ -326,6 +326,17 @@ pub(super) unsafe fn tile<F: Format, D: I8Dot>(
             }
         }
         done += run;
+    }
+}
+
+/// Tokens in the next run of a tile with `left` still to do: runs of 8, 4, 2 and 1
+/// tokens, each compiled with its accumulators in registers.
+pub(super) fn run_len(left: usize) -> usize {
+    match left {
+        8.. => 8,
+        4..=7 => 4,
+        2 | 3 => 2,
+        _ => 1,
     }
 }
 

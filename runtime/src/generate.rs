@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::LogitsFor;
 use crate::sampler::Sampler;
 use crate::session::Session;
@@ -87,6 +87,15 @@ pub fn generate(
         decode_steps: 0,
     };
     while gen.tokens.len() < max_tokens {
+        // A NaN would make every comparison false and pick token 0 (often the end of
+        // generation): say so instead of stopping silently.
+        if logits.iter().any(|l| l.is_nan()) {
+            return Err(Error::Invalid(format!(
+                "the model computed NaN logits after {} tokens (a weight or \
+                 hyper-parameter in the file is not a finite number?)",
+                prompt.len() + gen.tokens.len()
+            )));
+        }
         let token = sampler.sample(&logits);
         if gen.tokens.is_empty() {
             gen.ttft_ms = ms_since(start);

@@ -50,7 +50,16 @@ fn temp_path(name: &str) -> PathBuf {
 
 /// A small but complete `llama` model file: 1 layer, embedding 32, vocab 8.
 fn tiny_llama(arch: &str) -> Vec<u8> {
+    tiny_llama_with(arch, &[], 0.01)
+}
+
+/// [`tiny_llama`] with metadata `extra` (`{arch}.` keys) added and every weight
+/// starting at `weight`.
+fn tiny_llama_with(arch: &str, extra: &[(&str, MetaValue)], weight: f32) -> Vec<u8> {
     let mut w = GgufWriter::new();
+    for (k, v) in extra {
+        w.add_metadata(format!("{arch}.{k}"), v.clone());
+    }
     let (d, ff, vocab) = (32u64, 64u64, 8u64);
     w.add_metadata("general.architecture", MetaValue::String(arch.into()));
     for (k, v) in [
@@ -61,7 +70,9 @@ fn tiny_llama(arch: &str) -> Vec<u8> {
         ("attention.head_count_kv", 2),
         ("context_length", 64),
     ] {
-        w.add_metadata(format!("{arch}.{k}"), MetaValue::U32(v));
+        if !extra.iter().any(|(e, _)| *e == k) {
+            w.add_metadata(format!("{arch}.{k}"), MetaValue::U32(v));
+        }
     }
     let tokens: Vec<String> = ["<s>", "</s>", "a", "b", "c", "d", "e", " "]
         .iter()
@@ -84,7 +95,7 @@ fn tiny_llama(arch: &str) -> Vec<u8> {
     };
     let mut add = |name: &str, dims: Vec<u64>| {
         let n = dims.iter().product();
-        w.add_tensor(name, dims, GgmlType::F32, f32s(n, 0.01))
+        w.add_tensor(name, dims, GgmlType::F32, f32s(n, weight))
             .expect("valid tensor");
     };
     add("token_embd.weight", vec![d, vocab]);
@@ -227,4 +238,104 @@ fn a_prompt_longer_than_the_context_is_an_error_and_a_full_context_stops_cleanly
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(o.stderr.contains("context is full"), "{}", o.stderr);
     std::fs::remove_file(&path).ok();
+}
+
+/// Settings out of range or not numbers: exit 1 naming the setting, before any work.
+#[test]
+fn bad_settings_are_refused() {
+    let path = temp_path("settings.gguf");
+    std::fs::write(&path, tiny_llama("llama")).unwrap();
+    let p = path.to_str().unwrap();
+    let text = temp_path("settings.txt");
+    std::fs::write(&text, "abc ".repeat(50)).unwrap();
+    let t = text.to_str().unwrap();
+    for (args, flag) in [
+        (vec!["run", "-m", p, "-p", "a", "--temp", "NaN"], "--temp"),
+        (vec!["run", "-m", p, "-p", "a", "--temp=-1"], "--temp"),
+        (vec!["run", "-m", p, "-p", "a", "--top-p", "2"], "--top-p"),
+        (
+            vec!["run", "-m", p, "-p", "a", "--repeat-penalty", "0"],
+            "--repeat-penalty",
+        ),
+        (
+            vec!["run", "-m", p, "-p", "a", "--threads", "100000"],
+            "--threads",
+        ),
+        (vec!["perplexity", "-m", p, "-f", t, "-c", "0"], "--ctx"),
+        (
+            vec!["perplexity", "-m", p, "-f", t, "--chunks", "0"],
+            "--chunks",
+        ),
+    ] {
+        let o = edgelm(&args);
+        assert_eq!(o.code, Some(1), "{args:?}: {}", o.stderr);
+        assert!(
+            o.stderr.contains(flag),
+            "{args:?} should name {flag}: {}",
+            o.stderr
+        );
+    }
+    std::fs::remove_file(&path).ok();
+    std::fs::remove_file(&text).ok();
+}
+
+/// Hyper-parameters and weights that would make every logit NaN are refused at load,
+/// naming the key or tensor.
+#[test]
+fn non_finite_hyper_parameters_and_weights_are_refused() {
+    for (extra, weight, what) in [
+        (
+            vec![("rope.freq_base", MetaValue::F32(f32::NAN))],
+            0.01,
+            "rope.freq_base",
+        ),
+        (
+            vec![("rope.freq_base", MetaValue::F32(-1.0))],
+            0.01,
+            "rope.freq_base",
+        ),
+        (
+            vec![(
+                "attention.layer_norm_rms_epsilon",
+                MetaValue::F32(f32::INFINITY),
+            )],
+            0.01,
+            "layer_norm_rms_epsilon",
+        ),
+        (
+            vec![("block_count", MetaValue::U32(100_000_000))],
+            0.01,
+            "block_count",
+        ),
+        (vec![], f32::NAN, "non-finite"),
+    ] {
+        let path = temp_path("nonfinite.gguf");
+        std::fs::write(&path, tiny_llama_with("llama", &extra, weight)).unwrap();
+        let p = path.to_str().unwrap();
+        assert_clean_failure(&["run", "-m", p, "-p", "a"], &path, what);
+        let o = edgelm(&["run", "-m", p, "-p", "a"]);
+        assert!(o.stderr.contains(what), "{what}: {}", o.stderr);
+        std::fs::remove_file(&path).ok();
+    }
+}
+
+/// A FIFO (or any non-regular file) as a model or prompt file is refused, not opened
+/// and waited on.
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_not_waited_on() {
+    let fifo = temp_path("model.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: mkfifo is not available");
+        return;
+    }
+    let f = fifo.to_str().unwrap();
+    assert_clean_failure(&["run", "-m", f, "-p", "a"], &fifo, "fifo model");
+    let model = temp_path("fifo-ok.gguf");
+    std::fs::write(&model, tiny_llama("llama")).unwrap();
+    let m = model.to_str().unwrap();
+    assert_clean_failure(&["run", "-m", m, "-f", f], &fifo, "fifo prompt");
+    std::fs::remove_file(&fifo).ok();
+    std::fs::remove_file(&model).ok();
 }

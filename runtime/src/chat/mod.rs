@@ -36,6 +36,9 @@ pub fn render_chat(
     env.set_lstrip_blocks(true);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_function("raise_exception", raise_exception);
+    // A template is data from the model file: bound its work, so that a loop or a
+    // string doubling without end fails instead of running (and growing) forever.
+    env.set_fuel(Some(FUEL));
     let tmpl = env.template_from_str(template).map_err(ChatError::Syntax)?;
     let messages: Vec<Value> = messages
         .iter()
@@ -49,6 +52,9 @@ pub fn render_chat(
     })
     .map_err(ChatError::Render)
 }
+
+/// Instructions a template may run: real chat templates use a few thousand per turn.
+const FUEL: u64 = 2_000_000;
 
 /// Templates call this to reject a conversation (e.g. roles that do not alternate).
 fn raise_exception(message: String) -> Result<Value, Error> {
@@ -78,6 +84,16 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, ChatError::Render(_)));
         assert!(e.to_string().contains("users first"), "{e}");
+    }
+
+    #[test]
+    fn a_template_that_runs_away_fails_instead_of_hanging() {
+        let loops =
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let start = std::time::Instant::now();
+        let e = render_chat(loops, &[msg("user", "hi")], true, "", "").unwrap_err();
+        assert!(matches!(e, ChatError::Render(_)), "{e}");
+        assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
     }
 
     #[test]

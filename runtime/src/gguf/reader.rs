@@ -90,6 +90,12 @@ impl GgufFile {
     /// range. Any problem is an error naming the file.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
         let path = path.as_ref().to_path_buf();
+        // Before opening: opening a FIFO blocks, and a device has no size. Only a
+        // regular file (or a link to one).
+        let meta = std::fs::metadata(&path).map_err(|e| GgufError::io(&path, "cannot open", e))?;
+        if !meta.is_file() {
+            return Err(GgufError::malformed(&path, "not a regular file"));
+        }
         let file = File::open(&path).map_err(|e| GgufError::io(&path, "cannot open", e))?;
         let len = file
             .metadata()

@@ -88,7 +88,28 @@ impl ModelConfig {
             super::arch::Norm::Layer => "attention.layer_norm_epsilon",
         };
         let rms_eps = f.get_f32(&key(eps_key))?.unwrap_or(1e-5);
+        if !(rms_eps.is_finite() && rms_eps >= 0.0) {
+            return Err(bad(format!(
+                "{} is {rms_eps}, not a small non-negative number",
+                key(eps_key)
+            )));
+        }
         let rope_base = f.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0);
+        if !(rope_base.is_finite() && rope_base > 0.0) {
+            return Err(bad(format!(
+                "{} is {rope_base}, not a positive number",
+                key("rope.freq_base")
+            )));
+        }
+        // Every layer needs tensors of its own: a count beyond the file's tensors is
+        // corrupt, and must not size anything.
+        if n_layer > f.tensors().len() {
+            return Err(bad(format!(
+                "{} is {n_layer}, but the file holds only {} tensors",
+                key("block_count"),
+                f.tensors().len()
+            )));
+        }
         let n_ctx_train = f
             .get_u32(&key("context_length"))?
             .map_or(2048, |v| v as usize);

@@ -221,6 +221,14 @@ impl Loader<'_> {
         }
         let mut out = vec![0.0; len];
         dequantize_row(info.ty, self.file.tensor_data(info), &mut out);
+        // Norm weights, biases and RoPE factors: one NaN or infinity poisons every
+        // activation after it, so it is refused here rather than found as NaN logits.
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            return Err(self.bad(format!(
+                "tensor '{}' has a non-finite value ({}) at element {i}",
+                info.name, out[i]
+            )));
+        }
         Ok(out)
     }
 
@@ -250,7 +258,7 @@ impl ModelWeights {
                 )));
             }
         }
-        let mut layers = Vec::with_capacity(c.n_layer);
+        let mut layers = Vec::new();
         for i in 0..c.n_layer {
             let n = |s: &str| format!("blk.{i}.{s}");
             let bias = |s: &str, len: usize| -> Result<Option<Vec<f32>>> {

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use edgelm_runtime::model::Model;
 use edgelm_runtime::tokenizer::Tokenizer;
 
@@ -18,6 +18,16 @@ pub fn load(path: &Path) -> Result<Loaded> {
     let model = Model::load(path)?;
     let tokenizer = Tokenizer::from_gguf(&model.file)
         .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
+    // As llama.cpp: one embedding row per token, or ids would index past the table (or
+    // rows would never be reachable).
+    if tokenizer.vocab_size() != model.vocab_size() {
+        bail!(
+            "{}: the tokenizer has {} tokens but token_embd.weight has {} rows",
+            path.display(),
+            tokenizer.vocab_size(),
+            model.vocab_size()
+        );
+    }
     Ok(Loaded {
         model,
         tokenizer,
@@ -27,6 +37,12 @@ pub fn load(path: &Path) -> Result<Loaded> {
 
 /// A rayon pool of `threads` workers (0: one per physical core).
 pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    // More workers than a few per logical CPU only adds start-up time (100,000 took
+    // minutes to spawn).
+    let most = 4 * std::thread::available_parallelism().map_or(64, |n| n.get());
+    if threads > most {
+        bail!("--threads {threads}: at most {most} on this machine (4 per logical CPU)");
+    }
     let n = if threads == 0 {
         edgelm_runtime::metrics::physical_cores()
     } else {
@@ -36,6 +52,17 @@ pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
         .num_threads(n)
         .build()
         .context("starting the thread pool")
+}
+
+/// The whole text of `path`, which must be a regular file (a FIFO would block and a
+/// device could be endless).
+pub fn read_text_file(path: &std::path::Path, what: &str) -> Result<String> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("{}: cannot read {what}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{}: {what} is not a regular file", path.display());
+    }
+    std::fs::read_to_string(path).with_context(|| format!("{}: cannot read {what}", path.display()))
 }
 
 pub const MIB: f64 = 1024.0 * 1024.0;

@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use edgelm_runtime::kv_cache::KvType;
 use edgelm_runtime::perplexity::perplexity;
 use edgelm_runtime::session::{Session, SessionOptions};
 use edgelm_runtime::Precision;
 
-use crate::load::{load, thread_pool};
+use crate::load::{load, read_text_file, thread_pool};
 
 #[derive(Args)]
 pub struct PerplexityArgs {
@@ -35,8 +35,14 @@ pub struct PerplexityArgs {
 }
 
 pub fn main(a: PerplexityArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("{}: cannot read the text", a.file.display()))?;
+    // A chunk scores its second half: fewer than 4 tokens leave nothing to score.
+    if a.ctx < 4 {
+        bail!("-c/--ctx {}: a chunk needs at least 4 tokens", a.ctx);
+    }
+    if a.chunks == Some(0) {
+        bail!("--chunks 0: nothing to score");
+    }
+    let text = read_text_file(&a.file, "the text")?;
     let pool = thread_pool(a.threads)?;
     pool.install(|| {
         let loaded = load(&a.model)?;

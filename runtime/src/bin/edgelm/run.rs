@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use edgelm_runtime::chat::{self, render_chat, ChatMessage};
 use edgelm_runtime::device::Device;
@@ -16,7 +16,7 @@ use edgelm_runtime::session::{Session, SessionOptions};
 use edgelm_runtime::tokenizer::{TextStream, Tokenizer};
 use edgelm_runtime::Precision;
 
-use crate::load::{load, thread_pool, MIB};
+use crate::load::{load, read_text_file, thread_pool, MIB};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -92,10 +92,10 @@ pub struct RunArgs {
 
 /// `started`: when the process's `main` began, for the load-to-first-token figure.
 pub fn main(a: RunArgs, started: Instant) -> Result<()> {
+    check_sampling(&a)?;
     let prompt = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .with_context(|| format!("{}: cannot read the prompt file", f.display()))?,
+        (None, Some(f)) => read_text_file(f, "the prompt file")?,
         (None, None) => bail!("give a prompt with -p TEXT or -f FILE"),
     };
     let pool = thread_pool(a.threads)?;
@@ -239,6 +239,39 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
     Ok(())
 }
 
+/// Refuses sampler settings that are out of range or not numbers: a NaN temperature
+/// would sample from NaN probabilities without a word.
+fn check_sampling(a: &RunArgs) -> Result<()> {
+    let checks = [
+        ("--temp", a.temp, a.temp >= 0.0, "0 or more"),
+        (
+            "--top-p",
+            a.top_p,
+            (0.0..=1.0).contains(&a.top_p),
+            "between 0 and 1",
+        ),
+        (
+            "--min-p",
+            a.min_p,
+            (0.0..=1.0).contains(&a.min_p),
+            "between 0 and 1",
+        ),
+        (
+            "--repeat-penalty",
+            a.repeat_penalty,
+            a.repeat_penalty > 0.0,
+            "above 0",
+        ),
+    ];
+    for (flag, v, ok, want) in checks {
+        // NaN fails every comparison above, and an infinity is no setting either.
+        if !ok || !v.is_finite() {
+            bail!("{flag} {v}: must be {want}");
+        }
+    }
+    Ok(())
+}
+
 /// The chat template to use and what to call it in the report: `--chat-template`
 /// (a built-in name or a file), else the model file's, else the architecture's
 /// built-in one.
@@ -261,8 +294,7 @@ fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, St
                 names()
             );
         }
-        let t = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: reading the chat template", path.display()))?;
+        let t = read_text_file(path, "the chat template")?;
         return Ok((t, format!("{} (file)", path.display())));
     }
     if let Some(t) = tok.chat_template() {

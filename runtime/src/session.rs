@@ -60,6 +60,23 @@ impl<'m> Session<'m> {
             }
             n => n,
         };
+        // The cache is sized from the file's context and --ctx: refuse one larger than
+        // this machine's memory (or than memory can be) instead of aborting on the
+        // allocation.
+        let kv_bytes = [2, c.n_layer, n_ctx, c.kv_dim(), opts.kv_type.bytes()]
+            .into_iter()
+            .try_fold(1usize, usize::checked_mul);
+        let total = crate::metrics::total_memory_bytes();
+        if kv_bytes.is_none_or(|b| total.is_some_and(|t| b as u64 > t)) {
+            return Err(Error::Invalid(format!(
+                "a KV cache of {n_ctx} positions needs {} of memory, more than this \
+                 machine has; lower --ctx",
+                kv_bytes.map_or("more bytes than fit in usize".into(), |b| format!(
+                    "{:.1} GiB",
+                    b as f64 / (1u64 << 30) as f64
+                ))
+            )));
+        }
         let threads = rayon::current_num_threads();
         let pool = ThreadPool::new(threads)
             .map_err(|e| Error::Invalid(format!("cannot start {threads} worker threads: {e}")))?;

@@ -279,6 +279,20 @@ fn bad_settings_are_refused() {
     std::fs::remove_file(&text).ok();
 }
 
+/// A file claiming a context of 10⁹ positions, run at that length: refused with a
+/// message before the cache is allocated, not aborted by the allocator.
+#[test]
+fn a_kv_cache_larger_than_memory_is_refused() {
+    let path = temp_path("hugectx.gguf");
+    let extra = [("context_length", MetaValue::U32(1_000_000_000))];
+    std::fs::write(&path, tiny_llama_with("llama", &extra, 0.01)).unwrap();
+    let p = path.to_str().unwrap();
+    let o = edgelm(&["run", "-m", p, "-p", "a", "--ctx", "1000000000"]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert!(o.stderr.contains("--ctx"), "{}", o.stderr);
+    std::fs::remove_file(&path).ok();
+}
+
 /// Hyper-parameters and weights that would make every logit NaN are refused at load,
 /// naming the key or tensor.
 #[test]

@@ -162,3 +162,28 @@ fn bad_quantization_names() {
     let e = c.fails(&["--tensor-type", "nothing_matches=Q8_0"]);
     assert!(e.contains("matches no quantizable tensor"), "{e}");
 }
+
+/// Outputs that would destroy an input or each other are refused before any work:
+/// a file of the input checkpoint, the report at the model's path, a device node.
+#[test]
+fn outputs_that_would_destroy_something_are_refused() {
+    let c = Case::new("clobber");
+    for name in ["config.json", "model.safetensors"] {
+        let target = c.input().join(name);
+        let before = fs::read(&target).unwrap();
+        let e = c.fails_to(&target, &[]);
+        assert!(e.contains("input"), "{name}: {e}");
+        assert_eq!(fs::read(&target).unwrap(), before, "{name} was touched");
+    }
+    let out = c.out();
+    let e = c.fails(&["--json", out.to_str().unwrap()]);
+    assert!(e.contains("--json"), "{e}");
+    let report = c.input().join("config.json");
+    let e = c.fails(&["--json", report.to_str().unwrap()]);
+    assert!(e.contains("input"), "{e}");
+    #[cfg(unix)]
+    {
+        let e = c.fails_to(Path::new("/dev/null"), &[]);
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+}

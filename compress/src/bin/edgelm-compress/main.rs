@@ -77,6 +77,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     if !args.dry_run {
         check_output_dir(&args.output)?;
+        let mut inputs = vec![args.input.clone()];
+        inputs.extend(
+            args.lora
+                .iter()
+                .filter_map(|s| split_scale(s).ok())
+                .map(|(d, _)| d),
+        );
+        check_outputs(&args.output, args.json.as_deref(), &inputs)?;
     }
     let ckpt = Checkpoint::open(&args.input)?;
     for w in &ckpt.warnings {
@@ -139,6 +147,57 @@ fn check_output_dir(out: &Path) -> anyhow::Result<()> {
         dir.display()
     );
     anyhow::ensure!(!out.is_dir(), "{}: is a directory", out.display());
+    Ok(())
+}
+
+/// Refuse outputs that would destroy something: the model and the report at one path
+/// (the report would replace the model), an existing file that is not a regular one
+/// (a device node would be replaced by a file), or a file of the input checkpoint or of
+/// an adapter (it would be replaced while, or before, being read).
+fn check_outputs(out: &Path, json: Option<&Path>, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    // Where a path points once links are followed (its folder's, for a new file).
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        if let Ok(c) = p.canonicalize() {
+            return Some(c);
+        }
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(dir.canonicalize().ok()?.join(p.file_name()?))
+    };
+    let outputs: Vec<&Path> = std::iter::once(out).chain(json).collect();
+    if let Some(json) = json {
+        anyhow::ensure!(
+            resolve(out) != resolve(json),
+            "{}: --json names the output model itself; the report would replace it",
+            json.display()
+        );
+    }
+    for o in outputs {
+        if let Ok(meta) = std::fs::metadata(o) {
+            anyhow::ensure!(
+                meta.is_file(),
+                "{}: exists and is not a regular file; refusing to replace it",
+                o.display()
+            );
+        }
+        let Some(target) = resolve(o) else { continue };
+        for i in inputs {
+            let Ok(input) = i.canonicalize() else {
+                continue;
+            };
+            // An existing file inside an input folder may be one the import reads.
+            let clobbers = target == input
+                || (input.is_dir() && target.starts_with(&input) && target.exists());
+            anyhow::ensure!(
+                !clobbers,
+                "{}: is a file of the input {}; refusing to overwrite it",
+                o.display(),
+                i.display()
+            );
+        }
+    }
     Ok(())
 }
 

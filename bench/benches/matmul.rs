@@ -2,7 +2,7 @@
 //! (one token) and prefill (64 tokens). Throughput is weight bytes streamed per second.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use edgelm_kernels::cpu::{matmul, Precision, Weights};
+use edgelm_kernels::cpu::{interleave, matmul, Precision, WeightLayout, Weights};
 use edgelm_kernels::quant::{quantize_row, GgmlType};
 
 /// Deterministic pseudo-random values in [-1, 1).
@@ -57,18 +57,33 @@ fn bench(c: &mut Criterion) {
             }
             let data = weights(ty, rows, cols);
             let w = Weights::rows(ty, rows, cols, &data);
-            for n in [1usize, 64] {
-                if rows * n > 4096 * 64 && n > 1 && shape == "smollm2_output" {
-                    continue;
+            // Where this CPU's kernels read interleaved rows (Q4_0, Q4_1, Q5_0, Q8_0 on
+            // ARM with dotprod), the runtime's layout too, beside the rows in place.
+            let packed = interleave(&w);
+            let layouts = std::iter::once((w, ""))
+                .chain(packed.as_deref().map(|data| {
+                    let w = Weights {
+                        data,
+                        layout: WeightLayout::Interleaved,
+                        ..w
+                    };
+                    (w, "-interleaved")
+                }))
+                .collect::<Vec<_>>();
+            for (w, tag) in layouts {
+                for n in [1usize, 64] {
+                    if rows * n > 4096 * 64 && n > 1 && shape == "smollm2_output" {
+                        continue;
+                    }
+                    let x = values(n * cols, 11);
+                    let mut out = vec![0f32; n * rows];
+                    group.throughput(Throughput::Bytes((data.len() * n) as u64));
+                    group.bench_with_input(
+                        BenchmarkId::new(format!("{}{tag}", ty.name()), format!("n{n}")),
+                        &n,
+                        |b, &n| b.iter(|| matmul(&w, &x, n, &mut out, Precision::Fast)),
+                    );
                 }
-                let x = values(n * cols, 11);
-                let mut out = vec![0f32; n * rows];
-                group.throughput(Throughput::Bytes((data.len() * n) as u64));
-                group.bench_with_input(
-                    BenchmarkId::new(ty.name(), format!("n{n}")),
-                    &n,
-                    |b, &n| b.iter(|| matmul(&w, &x, n, &mut out, Precision::Fast)),
-                );
             }
         }
         group.finish();

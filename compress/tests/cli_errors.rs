@@ -187,3 +187,60 @@ fn outputs_that_would_destroy_something_are_refused() {
         assert!(e.contains("not a regular file"), "{e}");
     }
 }
+
+/// SIGINT or SIGTERM while the output is being written: the process ends by that
+/// signal and leaves no temporary file. Needs a checkpoint big enough to catch
+/// mid-write: SmolLM2 as an HF float32 directory (`tests/scripts/smollm2-hf.sh`).
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct-f32");
+    if !input.join("model.safetensors").exists() {
+        let msg = format!(
+            "{} is absent (tests/scripts/smollm2-hf.sh makes it)",
+            input.display()
+        );
+        assert!(
+            std::env::var("EDGELM_REQUIRE_FIXTURES").as_deref() != Ok("1"),
+            "{msg}"
+        );
+        eprintln!("skipping: {msg}");
+        return;
+    }
+    // The signal numbers are the same on every Unix this builds for.
+    for (sig, name) in [(2, "SIGINT"), (15, "SIGTERM")] {
+        let c = Case::new(&format!("signal-{sig}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edgelm-compress"))
+            .arg("-i")
+            .arg(&input)
+            .arg("-o")
+            .arg(c.out())
+            .args(["-q", "Q8_0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait for the temporary file, then interrupt.
+        let out_dir = c.0.join("out");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while fs::read_dir(&out_dir).unwrap().next().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: no temporary file appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let killed = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        // A run that finished first is no test of the handler: it must have been cut.
+        assert_eq!(status.signal(), Some(sig), "{name}: {status:?}");
+        let left: Vec<_> = fs::read_dir(&out_dir).unwrap().collect();
+        assert!(left.is_empty(), "{name} left behind: {left:?}");
+    }
+}

@@ -212,6 +212,8 @@ impl GgufWriter {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let tmp = path.with_file_name(tmp_name);
+        // Removed if SIGINT/SIGTERM ends the process mid-write (where the program asked).
+        let _guard = crate::process::TempFileGuard::new(&tmp);
         let result = self.write_synced(&tmp, fill).and_then(|()| {
             fs::rename(&tmp, path).map_err(|e| {
                 GgufError::io(path, "cannot rename temporary file into place", e).into()

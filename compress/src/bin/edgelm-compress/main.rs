@@ -50,6 +50,8 @@ struct Args {
 
 fn main() {
     edgelm_runtime::process::default_sigpipe();
+    // An interrupted run leaves no temporary file behind.
+    edgelm_runtime::process::remove_temp_files_on_signal();
     if let Err(e) = run(Args::parse()) {
         eprintln!(
             "edgelm-compress: error: {}",
@@ -205,6 +207,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
+    let _guard = edgelm_runtime::process::TempFileGuard::new(&tmp);
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .inspect_err(|_| {

@@ -66,6 +66,19 @@ pub fn compress(
     out: &Path,
     progress: &(dyn Fn(&TensorReport) + Sync),
 ) -> Result<Report, CompressError> {
+    compress_then(ckpt, opts, out, progress, &|_| Ok(()))
+}
+
+/// [`compress`], calling `before_commit` with the report once the file is complete but
+/// before it is renamed into place: if it fails (e.g. writing the report elsewhere),
+/// nothing is left at `out` either.
+pub fn compress_then(
+    ckpt: &Checkpoint,
+    opts: &Options,
+    out: &Path,
+    progress: &(dyn Fn(&TensorReport) + Sync),
+    before_commit: &dyn Fn(&Report) -> Result<(), CompressError>,
+) -> Result<Report, CompressError> {
     let start = Instant::now();
     let types = plan(ckpt, opts)?;
     let mut w = GgufWriter::new();
@@ -92,44 +105,56 @@ pub fn compress(
     // tensors (the embedding) bound the memory in flight.
     let window = opts.threads.max(1) + 1;
     let jobs: Vec<(&SourceTensor, GgmlType)> = ckpt.tensors.iter().zip(types).collect();
-    let mut reports = Vec::with_capacity(jobs.len());
+    // Filled while writing, read just before the rename (two closures, one at a time).
+    let reports = std::cell::RefCell::new(Vec::with_capacity(jobs.len()));
     let mut merged: HashSet<String> = HashSet::new();
-    w.write_streaming(out, |sink| -> Result<(), CompressError> {
-        for chunk in jobs.chunks(window) {
-            let done: Vec<Result<(Vec<u8>, TensorReport), CompressError>> = pool.install(|| {
-                chunk
-                    .par_iter()
-                    .map(|(t, ty)| process(ckpt, t, *ty, &opts.loras))
-                    .collect()
-            });
-            for r in done {
-                let (bytes, rep) = r?;
-                sink.write(&rep.name, &bytes)?;
-                if rep.lora.is_some() {
-                    merged.insert(rep.hf_name.clone().unwrap_or_default());
-                }
-                progress(&rep);
-                reports.push(rep);
-            }
-        }
-        // Every target of every adapter must have met its tensor: a target the model
-        // doesn't have means the adapter was made for another model.
-        for a in &opts.loras {
-            a.check_all_used(&merged)?;
-        }
-        Ok(())
-    })?;
-    let file_bytes = std::fs::metadata(out)
-        .map_err(|e| CompressError::io(out, "cannot stat the written file", e))?
-        .len();
-    Ok(Report::new(
-        ckpt,
+    let report = std::cell::RefCell::new(None);
+    w.write_streaming_then(
         out,
-        opts,
-        reports,
-        file_bytes,
-        start.elapsed().as_secs_f64(),
-    ))
+        |sink| -> Result<(), CompressError> {
+            for chunk in jobs.chunks(window) {
+                let done: Vec<Result<(Vec<u8>, TensorReport), CompressError>> =
+                    pool.install(|| {
+                        chunk
+                            .par_iter()
+                            .map(|(t, ty)| process(ckpt, t, *ty, &opts.loras))
+                            .collect()
+                    });
+                for r in done {
+                    let (bytes, rep) = r?;
+                    sink.write(&rep.name, &bytes)?;
+                    if rep.lora.is_some() {
+                        merged.insert(rep.hf_name.clone().unwrap_or_default());
+                    }
+                    progress(&rep);
+                    reports.borrow_mut().push(rep);
+                }
+            }
+            // Every target of every adapter must have met its tensor: a target the model
+            // doesn't have means the adapter was made for another model.
+            for a in &opts.loras {
+                a.check_all_used(&merged)?;
+            }
+            Ok(())
+        },
+        |tmp| {
+            let file_bytes = std::fs::metadata(tmp)
+                .map_err(|e| CompressError::io(tmp, "cannot stat the written file", e))?
+                .len();
+            let r = Report::new(
+                ckpt,
+                out,
+                opts,
+                reports.take(),
+                file_bytes,
+                start.elapsed().as_secs_f64(),
+            );
+            before_commit(&r)?;
+            *report.borrow_mut() = Some(r);
+            Ok(())
+        },
+    )?;
+    Ok(report.into_inner().expect("set before the rename"))
 }
 
 /// One tensor: f32 values (HF row order) -> LoRA merge -> ggml row order -> bytes, with

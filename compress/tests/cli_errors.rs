@@ -244,3 +244,13 @@ fn an_interrupted_run_leaves_nothing_behind() {
         assert!(left.is_empty(), "{name} left behind: {left:?}");
     }
 }
+
+/// A report that cannot be written fails the run before the model is renamed into
+/// place: both or neither, never a model beside a failed run.
+#[test]
+fn an_unwritable_report_leaves_no_model() {
+    let c = Case::new("report");
+    let json = c.0.join("no/such/dir/report.json");
+    let e = c.fails(&["--json", json.to_str().unwrap()]);
+    assert!(e.contains("report.json"), "{e}");
+}

@@ -190,6 +190,18 @@ impl GgufWriter {
         path: impl AsRef<Path>,
         fill: impl FnOnce(&mut TensorSink<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.write_streaming_then(path, fill, |_| Ok(()))
+    }
+
+    /// [`GgufWriter::write_streaming`], running `before_rename` on the complete, synced
+    /// temporary file just before it is renamed into place: what it writes besides (a
+    /// report) then exists only if the file does, and its failure leaves neither.
+    pub fn write_streaming_then<E: From<GgufError>>(
+        &self,
+        path: impl AsRef<Path>,
+        fill: impl FnOnce(&mut TensorSink<'_>) -> Result<(), E>,
+        before_rename: impl FnOnce(&Path) -> Result<(), E>,
+    ) -> Result<(), E> {
         let path = path.as_ref();
         if let Some(msg) = &self.alignment_error {
             return Err(GgufError::Writer {
@@ -214,11 +226,14 @@ impl GgufWriter {
         let tmp = path.with_file_name(tmp_name);
         // Removed if SIGINT/SIGTERM ends the process mid-write (where the program asked).
         let _guard = crate::process::TempFileGuard::new(&tmp);
-        let result = self.write_synced(&tmp, fill).and_then(|()| {
-            fs::rename(&tmp, path).map_err(|e| {
-                GgufError::io(path, "cannot rename temporary file into place", e).into()
-            })
-        });
+        let result = self
+            .write_synced(&tmp, fill)
+            .and_then(|()| before_rename(&tmp))
+            .and_then(|()| {
+                fs::rename(&tmp, path).map_err(|e| {
+                    GgufError::io(path, "cannot rename temporary file into place", e).into()
+                })
+            });
         match result {
             Ok(()) => {
                 sync_parent_dir(path);

@@ -5,11 +5,12 @@ mod progress;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Parser;
+use edgelm_compress::error::CompressError;
 use edgelm_compress::lora::LoraAdapter;
 use edgelm_compress::pipeline::{self, Options};
 use edgelm_compress::recipe::{Override, Quant};
+use edgelm_compress::report::Report;
 use edgelm_compress::source::Checkpoint;
 
 #[derive(Parser)]
@@ -111,14 +112,25 @@ fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let bar = progress::Bar::new(&ckpt);
-    let report = pipeline::compress(&ckpt, &opts, &args.output, &|t| bar.tensor_done(t))?;
+    // The JSON report is written before the model is renamed into place: a run leaves
+    // both or neither.
+    let write_json = |report: &Report| -> Result<(), CompressError> {
+        let Some(path) = &args.json else {
+            return Ok(());
+        };
+        let text = serde_json::to_string_pretty(&report.to_json()).expect("a JSON value") + "\n";
+        write_atomically(path, text.as_bytes())
+            .map_err(|e| CompressError::io(path, "cannot write the report", e))
+    };
+    let report = pipeline::compress_then(
+        &ckpt,
+        &opts,
+        &args.output,
+        &|t| bar.tensor_done(t),
+        &write_json,
+    )?;
     bar.finish();
     print!("{}", report.to_text());
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report.to_json())? + "\n";
-        write_atomically(path, text.as_bytes())
-            .with_context(|| format!("cannot write the report {}", path.display()))?;
-    }
     Ok(())
 }
 

@@ -81,7 +81,11 @@ pub(crate) fn layout(w: &Weights) -> Option<Vec<u8>> {
     if w.layout != WeightLayout::Rows || w.rows < GROUP || w.data.len() != w.rows * rb {
         return None;
     }
-    let mut out = w.data.to_vec();
+    // Zeroed (lazily, by the allocator), then every group written and the rows after
+    // the last group copied: no copy of the whole matrix that the groups overwrite.
+    let mut out = vec![0u8; w.data.len()];
+    let whole = w.rows / GROUP * GROUP * rb;
+    out[whole..].copy_from_slice(&w.data[whole..]);
     let groups = w.data.par_chunks_exact(GROUP * rb);
     groups
         .zip(out.par_chunks_exact_mut(GROUP * rb))

@@ -367,9 +367,12 @@ fn fast_chunk(
             std::ptr::copy_nonoverlapping(v.as_ptr(), t.out.get().add(tok * total + r), v.len())
         };
     };
+    // Interleaved rows are rebuilt there for a dot; rows in place need no buffer.
+    if t.w.layout == WeightLayout::Interleaved {
+        row_buf.resize(rb, 0);
+    }
     let mut dots = |r: usize, toks: std::ops::Range<usize>| {
         prefetch(t.w.data, (r + PREFETCH_ROWS) * rb, rb);
-        row_buf.resize(rb, 0);
         let wr = interleave::row(&t.w, rb, r, row_buf);
         for tok in toks {
             store(

@@ -97,8 +97,8 @@ impl Model {
         }
         if let Some(pe) = &w.position_embd {
             for (t, row) in x.chunks_exact_mut(d).enumerate() {
-                pe.row_f32(f, pos0 + t, xn_row(xn, d));
-                add_assign(row, xn_row(xn, d));
+                pe.row_f32(f, pos0 + t, &mut xn[..d]);
+                add_assign(row, &xn[..d]);
             }
         }
         let norm = |x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]| match b {
@@ -289,11 +289,6 @@ fn norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         rms_norm(xr, weight, eps, or);
     }
-}
-
-/// The first row of `d` of `buf` (scratch for one row).
-fn xn_row(buf: &mut [f32], d: usize) -> &mut [f32] {
-    &mut buf[..d]
 }
 
 /// RMSNorm of each `weight.len()`-long row of `x`, in place (`tmp`: scratch of at

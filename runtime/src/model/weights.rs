@@ -375,17 +375,25 @@ impl ModelWeights {
         for m in layers.chain([&mut self.output]) {
             if let Some(data) = interleave(&m.view(file)) {
                 m.interleaved = Some(data.into());
-                file.release(&m.info);
             }
+        }
+        // After all of them: the parts of a fused tensor share its pages.
+        for info in self.copied_tensors() {
+            file.release(info);
         }
     }
 
     /// The tensors the CPU kernels read from a copy, not from the map.
     pub fn copied_tensors(&self) -> Vec<&TensorInfo> {
-        self.matrices()
+        let mut infos: Vec<&TensorInfo> = self
+            .matrices()
             .filter(|m| m.interleaved.is_some())
             .map(|m| &m.info)
-            .collect()
+            .collect();
+        // Once each, though a fused tensor's parts are copied one by one.
+        infos.sort_by(|a, b| a.name.cmp(&b.name));
+        infos.dedup_by(|a, b| a.name == b.name);
+        infos
     }
 
     /// Bytes of weights held in memory besides the map.

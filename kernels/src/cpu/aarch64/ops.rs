@@ -7,9 +7,8 @@
 //! NEON is part of the aarch64 baseline, so the safe entries need no run-time check.
 
 use std::arch::aarch64::*;
-use std::arch::asm;
 
-use super::neon::widen_f16x4;
+use super::neon::{widen_f16x4, widen_high_f16x4};
 use crate::cpu::dispatch::{Ops, SCORE_LANES};
 use crate::cpu::ops::{scalar, RopeAngles, RopeStyle, EXP_TAYLOR};
 
@@ -302,24 +301,6 @@ fn transpose4x8(r: [uint16x8_t; 4]) -> [uint16x8_t; 4] {
     };
     let ((c0, c2), (c1, c3)) = (pairs(t0, t2), pairs(t1, t3));
     [c0, c1, c2, c3]
-}
-
-/// The high 4 f16 (as bits) of `v` widened to f32, exactly (FCVTL2, base ARMv8.0;
-/// see `neon::widen_f16x4` for the low 4).
-#[inline]
-#[target_feature(enable = "neon")]
-fn widen_high_f16x4(v: uint16x8_t) -> float32x4_t {
-    let out: float32x4_t;
-    // SAFETY: a register-only conversion present on every aarch64 CPU.
-    unsafe {
-        asm!(
-            "fcvtl2 {o:v}.4s, {v:v}.8h",
-            v = in(vreg) v,
-            o = out(vreg) out,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
 }
 
 /// The dimensions `0..W * (tile.len() / 8W)` of the transposed key tile (see

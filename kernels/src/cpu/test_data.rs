@@ -37,3 +37,30 @@ pub(crate) fn values(n: usize, seed: u64, gain: f32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// 32-value blocks for quantizer rounding: every half step of the scale from -amax to
+/// amax (amax 127 and 63.5) and its neighbours, `per_block` of them after ±amax
+/// (first, alternating), so that each block's scale is exactly amax / 127 and the
+/// products land on and next to .5; padded with -0.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_endian = "little")
+))]
+pub(crate) fn half_step_blocks(per_block: usize) -> Vec<Vec<f32>> {
+    let mut blocks = Vec::new();
+    for amax in [127.0f32, 63.5] {
+        let mut v = Vec::new();
+        let mut h = -amax;
+        while h <= amax {
+            v.extend([h, h.next_up(), h.next_down()]);
+            h += 0.5 * amax / 127.0;
+        }
+        for (i, chunk) in v.chunks(per_block).enumerate() {
+            let mut b = vec![if i % 2 == 0 { amax } else { -amax }];
+            b.extend(chunk);
+            b.resize(32, -0.0);
+            blocks.push(b);
+        }
+    }
+    blocks
+}

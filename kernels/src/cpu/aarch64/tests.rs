@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::cpu::dispatch::QuantizeFn;
-use crate::cpu::test_data::Rng;
+use crate::cpu::test_data::{half_step_blocks, Rng};
 use crate::cpu::{scalar, vec_dot_type};
 use crate::quant::float::{f32_to_f16, read_f16};
 use crate::quant::{dequantize_row, quantize_row};
@@ -181,22 +181,7 @@ fn dispatch_follows_cpu_features() {
 /// rounding direction shows), ±0, huge and infinite values, scales so small that
 /// their inverse is infinite, subnormals and NaNs at the start, middle and end.
 fn quantizer_blocks(rng: &mut Rng) -> Vec<f32> {
-    let mut blocks: Vec<Vec<f32>> = Vec::new();
-    for amax in [127.0f32, 63.5] {
-        let mut v = Vec::new();
-        let mut h = -amax;
-        while h <= amax {
-            v.extend([h, h.next_up(), h.next_down()]);
-            h += 0.5 * amax / 127.0;
-        }
-        // ±amax first in each block, so that its scale is exactly amax / 127.
-        for (i, chunk) in v.chunks(31).enumerate() {
-            let mut b = vec![if i % 2 == 0 { amax } else { -amax }];
-            b.extend(chunk);
-            b.resize(32, -0.0);
-            blocks.push(b);
-        }
-    }
+    let mut blocks = half_step_blocks(31);
     let nan = f32::NAN;
     let special: [&[f32]; 10] = [
         &[0.0],

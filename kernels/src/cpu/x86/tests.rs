@@ -2,7 +2,7 @@
 
 use super::super::scalar;
 use super::*;
-use crate::cpu::test_data::values;
+use crate::cpu::test_data::{half_step_blocks, values};
 use crate::cpu::vec_dot_type;
 use crate::quant::quantize_row;
 
@@ -216,22 +216,7 @@ fn activation_quantizers_match_reference() {
     let mut rows: Vec<Vec<f32>> = (0..50u64)
         .map(|s| values(32 * 7, s, 1.0 + s as f32))
         .collect();
-    for amax in [127.0f32, 63.5] {
-        // Every half step from -amax to amax and its neighbours, 30 values per block
-        // next to ±amax, so that each block's scale is exactly amax / 127.
-        let mut v = Vec::new();
-        let mut h = -amax;
-        while h <= amax {
-            v.extend([h, h.next_up(), h.next_down()]);
-            h += 0.5 * amax / 127.0;
-        }
-        for (i, chunk) in v.chunks(30).enumerate() {
-            let mut block = vec![if i % 2 == 0 { amax } else { -amax }];
-            block.extend(chunk);
-            block.resize(32, -0.0);
-            rows.push(block);
-        }
-    }
+    rows.extend(half_step_blocks(30));
     rows.push(vec![0.0; 64]);
     rows.push(values(64, 9, 3e30));
     rows.push(values(64, 10, 1e-30));

@@ -24,6 +24,9 @@ pub enum CompressError {
     Recipe(String),
     #[error(transparent)]
     Gguf(#[from] edgelm_runtime::gguf::GgufError),
+    /// A GGUF input the runtime could not run (its errors name the file).
+    #[error(transparent)]
+    Runtime(#[from] edgelm_runtime::Error),
 }
 
 impl CompressError {

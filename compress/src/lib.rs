@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod hf;
+pub mod input_file;
 pub mod lora;
 pub mod pipeline;
 pub mod recipe;

@@ -88,6 +88,8 @@ pub struct HfConfig {
     pub rope_scaling: RopeScaling,
     pub max_position_embeddings: u32,
     pub tie_word_embeddings: bool,
+    /// q/k/v projections with biases (Llama's `attention_bias`); Qwen2 always has them.
+    pub attention_bias: bool,
     /// `torch_dtype` (transformers 4) or `dtype` (transformers 5), e.g. `bfloat16`.
     pub dtype: Option<String>,
     /// Whether the converter writes `attention.key_length`/`value_length`: transformers'
@@ -181,7 +183,7 @@ impl HfConfig {
             .find_map(|k| o.f64(k).transpose())
             .transpose()?
             .map(|v| v as f32);
-        Ok(HfConfig {
+        let cfg = HfConfig {
             path: path.to_path_buf(),
             hf_architecture,
             arch,
@@ -198,10 +200,108 @@ impl HfConfig {
             rope_scaling,
             max_position_embeddings: o.u32("max_position_embeddings")?.unwrap_or(default_ctx),
             tie_word_embeddings: o.bool("tie_word_embeddings")?.unwrap_or(false),
+            attention_bias: o.bool("attention_bias")?.unwrap_or(false),
             dtype,
             head_dim_written,
             sampling: Vec::new(),
-        })
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Every value in range before anything is sized from it or written: what the
+    /// runtime would refuse to load is refused here, naming the field.
+    fn check(&self) -> Result<(), CompressError> {
+        let bad = |msg: String| Err(CompressError::input(&self.path, msg));
+        for (key, v) in [
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("intermediate_size", self.intermediate_size),
+            ("vocab_size", self.vocab_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if v == 0 {
+                return bad(format!("`{key}` is 0"));
+            }
+        }
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
+            return bad(format!(
+                "num_attention_heads {} cannot be grouped over num_key_value_heads {}",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        // RoPE rotates pairs of dimensions.
+        if !self.head_dim.is_multiple_of(2) {
+            return bad(format!(
+                "head_dim {} is odd; RoPE needs pairs of dimensions",
+                self.head_dim
+            ));
+        }
+        let positive = |key: &str, v: f32| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                bad(format!("`{key}` is {v} (as f32), not a positive number"))
+            }
+        };
+        positive("rms_norm_eps", self.rms_norm_eps)?;
+        if let Some(eps) = self.layer_norm_eps {
+            positive("layer_norm_eps", eps)?;
+        }
+        positive("rope_theta", self.rope_theta)?;
+        match &self.rope_scaling {
+            RopeScaling::None => {}
+            RopeScaling::Linear { factor } => positive("rope factor", *factor)?,
+            RopeScaling::Yarn {
+                factor,
+                original_context_length,
+                ext_factor,
+                attn_factor,
+                beta_fast,
+                beta_slow,
+            } => {
+                positive("rope factor", *factor)?;
+                if *original_context_length == 0 {
+                    return bad("`original_max_position_embeddings` is 0".into());
+                }
+                for (k, v) in [
+                    ("extrapolation_factor", ext_factor),
+                    ("attention_factor", attn_factor),
+                    ("beta_fast", beta_fast),
+                    ("beta_slow", beta_slow),
+                ] {
+                    if v.is_some_and(|v| !v.is_finite()) {
+                        return bad(format!("rope `{k}` is not a finite number"));
+                    }
+                }
+            }
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_context_length,
+            } => {
+                positive("rope factor", *factor)?;
+                positive("low_freq_factor", *low_freq_factor)?;
+                positive("high_freq_factor", *high_freq_factor)?;
+                // The ramp between the two divides by their difference.
+                if high_freq_factor <= low_freq_factor {
+                    return bad(format!(
+                        "rope high_freq_factor {high_freq_factor} is not above low_freq_factor {low_freq_factor}"
+                    ));
+                }
+                if *original_context_length == 0 {
+                    return bad("`original_max_position_embeddings` is 0".into());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The `general.*` and `<arch>.*` keys convert_hf_to_gguf.py writes, in its order,
@@ -451,8 +551,13 @@ fn rope_scaling(
             beta_fast: f32_of("beta_fast")?,
             beta_slow: f32_of("beta_slow")?,
         },
-        // The converter writes nothing for these without a factor.
-        ("linear" | "yarn", None) => RopeScaling::None,
+        // transformers' rope validation requires the factor for both.
+        ("linear" | "yarn", None) => {
+            return Err(CompressError::input(
+                path,
+                format!("{ty} RoPE scaling without a `factor`"),
+            ))
+        }
         ("llama3", _) => RopeScaling::Llama3 {
             factor: factor.unwrap_or(8.0),
             low_freq_factor: f32_of("low_freq_factor")?.unwrap_or(1.0),
@@ -473,7 +578,7 @@ fn rope_scaling(
 /// `general.sampling.*` from `generation_config.json`, as gguf-py's `Metadata.load` reads
 /// it; a missing or unreadable file gives none (the converter ignores it likewise).
 fn sampling_metadata(path: &Path) -> Vec<(String, MetaValue)> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(text) = crate::input_file::read_text(path, crate::input_file::JSON_LIMIT) else {
         return Vec::new();
     };
     let Ok(Value::Object(g)) = serde_json::from_str::<Value>(&text) else {

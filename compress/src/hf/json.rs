@@ -8,8 +8,7 @@ use crate::CompressError;
 
 /// Parses a JSON file; a missing file is an error naming it.
 pub(crate) fn read_json(path: &Path) -> Result<Value, CompressError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CompressError::io(path, "cannot read the file", e))?;
+    let text = crate::input_file::read_text(path, crate::input_file::JSON_LIMIT)?;
     serde_json::from_str(&text)
         .map_err(|e| CompressError::input(path, format!("not valid JSON: {e}")))
 }

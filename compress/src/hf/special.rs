@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 
 use super::json::read_json;
 use super::tokenizer::AddedToken;
+use crate::input_file::is_present;
 use crate::CompressError;
+use edgelm_runtime::chat::{render_chat, ChatError};
 
 #[derive(Debug, Default)]
 pub(crate) struct SpecialVocab {
@@ -79,7 +81,7 @@ pub(crate) fn special_vocab(
     let mut sv = SpecialVocab::default();
     let mut types: Vec<&str> = vec!["bos", "eos", "unk", "sep", "pad", "cls", "mask"];
     let tc_path = dir.join("tokenizer_config.json");
-    let mut tc: Option<Map<String, Value>> = if tc_path.is_file() {
+    let mut tc: Option<Map<String, Value>> = if is_present(&tc_path) {
         match read_json(&tc_path)? {
             Value::Object(m) => Some(m),
             _ => return Err(CompressError::input(&tc_path, "not a JSON object")),
@@ -255,7 +257,7 @@ pub(crate) fn special_vocab(
     }
 
     let cfg_path = dir.join("config.json");
-    if cfg_path.is_file() {
+    if is_present(&cfg_path) {
         let cfg = read_json(&cfg_path)?;
         for typ in &types {
             let key = format!("{typ}_token_id");
@@ -287,14 +289,16 @@ fn chat_templates(
     tc: &Map<String, Value>,
     sv: &mut SpecialVocab,
 ) -> Result<(), CompressError> {
-    let read =
-        |p: &Path| std::fs::read_to_string(p).map_err(|e| CompressError::io(p, "cannot read", e));
+    let read = |p: &Path| crate::input_file::read_text(p, crate::input_file::JSON_LIMIT);
+    // Where the template text comes from, for the error when it does not parse.
+    let mut source = dir.join("tokenizer_config.json");
     let value = match tc.get("chat_template") {
         Some(v) => v.clone(),
         None => {
             let jinja = dir.join("chat_template.jinja");
             let json = dir.join("chat_template.json");
-            if jinja.is_file() {
+            if is_present(&jinja) {
+                source = jinja.clone();
                 let default = read(&jinja)?;
                 let mut extra: Vec<(String, String)> = Vec::new();
                 if let Ok(rd) = std::fs::read_dir(dir.join("additional_chat_templates")) {
@@ -323,7 +327,8 @@ fn chat_templates(
                     );
                     Value::Array(list)
                 }
-            } else if json.is_file() {
+            } else if is_present(&json) {
+                source = json.clone();
                 read_json(&json)?
                     .get("chat_template")
                     .cloned()
@@ -359,6 +364,17 @@ fn chat_templates(
         }
         // null, or a type the converter ignores with a warning.
         _ => {}
+    }
+    // A template that does not parse would only fail on the device, at the first chat.
+    // Rendering errors (a template that rejects an empty conversation) are not checked.
+    let all = sv
+        .chat_template
+        .iter()
+        .chain(sv.named_templates.iter().map(|(_, t)| t));
+    for t in all {
+        if let Err(e @ ChatError::Syntax(_)) = render_chat(t, &[], false, "", "") {
+            return Err(CompressError::input(&source, e.to_string()));
+        }
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use super::config::{Arch, HfConfig};
 use super::json::{read_json, Obj};
 use super::pre_tokenizer::pre_tokenizer_name;
 use super::special::{special_vocab, SpecialVocab};
+use crate::input_file::is_present;
 use crate::CompressError;
 
 /// gguf `TokenType` values.
@@ -38,7 +39,7 @@ pub fn tokenizer_metadata(
     config: &HfConfig,
 ) -> Result<Vec<(String, MetaValue)>, CompressError> {
     let tj_path = dir.join("tokenizer.json");
-    if !tj_path.is_file() {
+    if !is_present(&tj_path) {
         let why = if dir.join("tokenizer.model").is_file() {
             "is missing (SentencePiece tokenizer.model files are not supported; a Hugging Face fast tokenizer.json is needed)"
         } else {
@@ -49,7 +50,7 @@ pub fn tokenizer_metadata(
     // The converter prefers tokenizer.model for both architectures: a directory with one
     // would get a SentencePiece vocabulary there, which is not implemented here.
     let spm_path = dir.join("tokenizer.model");
-    if spm_path.is_file() {
+    if is_present(&spm_path) {
         return Err(CompressError::input(
             &spm_path,
             "SentencePiece tokenizer.model vocabularies are not supported (llama.cpp's converter would use this file instead of tokenizer.json)",
@@ -100,7 +101,7 @@ pub fn tokenizer_metadata(
         }
     }
     let (tokens, types) = token_list(n, &vocab, &added);
-    let merges = parse_merges(&tj_path, model.get("merges"))?;
+    let merges = parse_merges(&tj_path, model.get("merges"), &vocab)?;
 
     let sv = special_vocab(dir, &tj, &added)?;
     let mut out: Vec<(String, MetaValue)> = Vec::new();
@@ -215,6 +216,7 @@ fn parse_vocab(path: &Path, v: Option<&Value>) -> Result<HashMap<String, u32>, C
     let Some(Value::Object(m)) = v else {
         return Err(CompressError::input(path, "`model.vocab` is not an object"));
     };
+    let mut by_id: HashMap<u32, &str> = HashMap::with_capacity(m.len());
     m.iter()
         .map(|(k, id)| {
             let id = id
@@ -223,6 +225,13 @@ fn parse_vocab(path: &Path, v: Option<&Value>) -> Result<HashMap<String, u32>, C
                 .ok_or_else(|| {
                     CompressError::input(path, format!("vocab entry '{k}' has id {id}"))
                 })?;
+            // Two tokens at one id: one of them would silently vanish from the list.
+            if let Some(other) = by_id.insert(id, k) {
+                return Err(CompressError::input(
+                    path,
+                    format!("vocab entries '{other}' and '{k}' have the same id {id}"),
+                ));
+            }
             Ok((k.clone(), id))
         })
         .collect()
@@ -252,7 +261,14 @@ fn parse_added(path: &Path, v: Option<&Value>) -> Result<Vec<AddedToken>, Compre
 
 /// Merges as "left right" strings: both the old string form and the transformers ≥ 4.45
 /// pair form, whose spaces inside a part become U+0120 as gguf-py writes them.
-fn parse_merges(path: &Path, v: Option<&Value>) -> Result<Vec<String>, CompressError> {
+///
+/// Each merge joins two tokens of the vocabulary into a third, as the tokenizers library
+/// requires when it loads the file (and the runtime when it loads the GGUF).
+fn parse_merges(
+    path: &Path,
+    v: Option<&Value>,
+    vocab: &HashMap<String, u32>,
+) -> Result<Vec<String>, CompressError> {
     let list = match v {
         None => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
@@ -264,12 +280,30 @@ fn parse_merges(path: &Path, v: Option<&Value>) -> Result<Vec<String>, CompressE
             format!("merge {i} is {m}: neither \"a b\" nor [\"a\", \"b\"]"),
         )
     };
+    let known = |i: usize, m: &Value, a: &str, b: &str| {
+        for t in [a, b, &format!("{a}{b}")] {
+            if !vocab.contains_key(t) {
+                return Err(CompressError::input(
+                    path,
+                    format!("merge {i} ({m}) makes or uses '{t}', which is not in the vocabulary"),
+                ));
+            }
+        }
+        Ok(())
+    };
     list.iter()
         .enumerate()
         .map(|(i, m)| match m {
-            Value::String(s) => Ok(s.clone()),
+            Value::String(s) => match s.split_once(' ') {
+                Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains(' ') => {
+                    known(i, m, a, b)?;
+                    Ok(s.clone())
+                }
+                _ => Err(bad(i, m)),
+            },
             Value::Array(p) => match p.as_slice() {
                 [Value::String(a), Value::String(b)] => {
+                    known(i, m, a, b)?;
                     let enc = |s: &str| s.replace(' ', "\u{120}");
                     Ok(format!("{} {}", enc(a), enc(b)))
                 }
@@ -370,12 +404,26 @@ mod tests {
 
     #[test]
     fn merges_both_forms() {
+        let vocab: HashMap<String, u32> = ["Ġ", "t", "Ġt", "a b", "c", "a bc"]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.to_string(), i as u32))
+            .collect();
+        let p = Path::new("t.json");
         let v: Value = serde_json::json!(["Ġ t", ["a b", "c"]]);
-        let m = parse_merges(Path::new("t.json"), Some(&v)).unwrap();
+        let m = parse_merges(p, Some(&v), &vocab).unwrap();
         assert_eq!(m, ["Ġ t", "a\u{120}b c"]);
-        let bad: Value = serde_json::json!([["a"]]);
-        let e = parse_merges(Path::new("t.json"), Some(&bad)).unwrap_err();
-        assert!(e.to_string().starts_with("t.json: merge 0"), "{e}");
+        for bad in [
+            serde_json::json!([["a"]]),
+            serde_json::json!(["Ġt"]),
+            serde_json::json!(["Ġ t t"]),
+        ] {
+            let e = parse_merges(p, Some(&bad), &vocab).unwrap_err();
+            assert!(e.to_string().starts_with("t.json: merge 0"), "{e}");
+        }
+        // Parts and result must be tokens.
+        let e = parse_merges(p, Some(&serde_json::json!(["t Ġ"])), &vocab).unwrap_err();
+        assert!(e.to_string().contains("'tĠ'"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! memory-mapped, its A/B pairs indexed by the Hugging Face weight they modify.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -64,8 +63,7 @@ impl LoraAdapter {
             ));
         }
         let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| CompressError::io(&config_path, "reading the LoRA adapter config", e))?;
+        let text = crate::input_file::read_text(&config_path, crate::input_file::JSON_LIMIT)?;
         let config = AdapterConfig::parse(dir, &text)?;
 
         let weights_path = dir.join(WEIGHTS_FILE);
@@ -75,8 +73,7 @@ impl LoraAdapter {
                 "only adapter_model.safetensors is supported, found adapter_model.bin (a pickle)",
             ));
         }
-        let file = File::open(&weights_path)
-            .map_err(|e| CompressError::io(&weights_path, "opening the LoRA adapter weights", e))?;
+        let file = crate::input_file::open_regular(&weights_path)?;
         // SAFETY: the file is opened read-only and only read through this mapping; like every
         // mmap reader we rely on nobody truncating or rewriting it while the adapter is open.
         let mmap = unsafe { Mmap::map(&file) }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use edgelm_kernels::quant::{dequantize_row, GgmlType};
 use edgelm_runtime::gguf::GgufFile;
+use edgelm_runtime::model::ModelConfig;
 
 use super::{names, Checkpoint, Loc, SourceTensor, Store};
 use crate::CompressError;
@@ -18,6 +19,9 @@ const REWRITTEN: [&str; 3] = [
 
 pub(super) fn open(path: &Path) -> Result<Checkpoint, CompressError> {
     let f = GgufFile::open(path)?;
+    // The runtime's own checks of the hyper-parameters (head counts, block_count against
+    // the tensors, RoPE base, epsilon): an input it could not run is no input to convert.
+    let config = ModelConfig::from_gguf(&f)?;
     let arch = f
         .get_str("general.architecture")?
         .ok_or_else(|| CompressError::input(path, "no general.architecture"))?
@@ -34,6 +38,8 @@ pub(super) fn open(path: &Path) -> Result<Checkpoint, CompressError> {
         .cloned()
         .collect();
     let mut quantized = Vec::new();
+    let bad =
+        |name: &str, msg: String| CompressError::input(path, format!("tensor '{name}': {msg}"));
     let tensors = f
         .tensors()
         .iter()
@@ -42,13 +48,29 @@ pub(super) fn open(path: &Path) -> Result<Checkpoint, CompressError> {
             if info.ty.is_quantized() {
                 quantized.push(info.ty.name());
             }
+            // Rows are read in chunks of the row size: an empty row has none.
+            if info.dims.contains(&0) {
+                return Err(bad(
+                    &info.name,
+                    format!("has a zero dimension {:?}", info.dims),
+                ));
+            }
+            if names::layer_of(&info.name).is_some_and(|l| l >= config.n_layer) {
+                return Err(bad(
+                    &info.name,
+                    format!("is beyond {arch}.block_count = {}", config.n_layer),
+                ));
+            }
             // llama.cpp stores `llama` q/k rows permuted; LoRA deltas are in HF order.
             let rope_heads = match (arch.as_str(), info.name.rsplit('.').nth(1)) {
                 ("llama", Some("attn_q")) => n_head,
                 ("llama", Some("attn_k")) => n_head_kv,
                 _ => None,
             };
-            SourceTensor::new(
+            if let Some(h) = rope_heads {
+                names::check_rope_heads(&info.dims, h).map_err(|m| bad(&info.name, m))?;
+            }
+            Ok(SourceTensor::new(
                 info.name.clone(),
                 names::to_hf(&info.name),
                 info.dims.clone(),
@@ -56,10 +78,20 @@ pub(super) fn open(path: &Path) -> Result<Checkpoint, CompressError> {
                 info.n_bytes,
                 rope_heads,
                 Loc::Stored(i),
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     let mut ckpt = Checkpoint::new(path.to_path_buf(), arch, metadata, tensors, Store::Gguf(f));
+    // Every layer block_count announces has tensors (the runtime checked only the count).
+    if ckpt.n_layers != config.n_layer {
+        return Err(CompressError::input(
+            path,
+            format!(
+                "{}.block_count is {}, but the tensors are for {} layers",
+                ckpt.arch, config.n_layer, ckpt.n_layers
+            ),
+        ));
+    }
     if !quantized.is_empty() {
         quantized.sort();
         quantized.dedup();

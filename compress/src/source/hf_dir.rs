@@ -2,6 +2,7 @@
 //! `tokenizer.json` become GGUF metadata, safetensors tensors get GGUF names, and the
 //! set of tensors is checked against the config before any work starts.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use safetensors::tensor::Dtype;
@@ -15,9 +16,6 @@ use crate::CompressError;
 pub(super) fn open(dir: &Path) -> Result<Checkpoint, CompressError> {
     let config = HfConfig::load(dir)?;
     let set = SafetensorsSet::open_dir(dir)?;
-    let mut metadata = config.metadata(&default_model_name(dir), 0);
-    metadata.extend(tokenizer_metadata(dir, &config)?);
-
     let (n_head, n_kv) = (
         config.num_attention_heads as u64,
         config.num_key_value_heads as u64,
@@ -86,6 +84,10 @@ pub(super) fn open(dir: &Path) -> Result<Checkpoint, CompressError> {
             (Arch::Llama, "attn_k.weight" | "attn_k.bias") => Some(n_kv as usize),
             _ => None,
         };
+        if let Some(h) = rope_heads {
+            names::check_rope_heads(&dims, h)
+                .map_err(|msg| CompressError::input(path, format!("tensor '{}': {msg}", e.name)))?;
+        }
         tensors.push(SourceTensor::new(
             name,
             Some(e.name.clone()),
@@ -108,6 +110,10 @@ pub(super) fn open(dir: &Path) -> Result<Checkpoint, CompressError> {
         ));
     }
     check_complete(dir, &config, &tensors)?;
+    // Only now, with the tensors checked against config.json, is vocab_size known to be
+    // what the file holds: the token list is sized from it.
+    let mut metadata = config.metadata(&default_model_name(dir), 0);
+    metadata.extend(tokenizer_metadata(dir, &config)?);
     tensors.sort_by_key(|t| order_key(&t.name));
     Ok(Checkpoint::from_safetensors(
         dir.to_path_buf(),
@@ -127,29 +133,36 @@ fn dtype_name(d: Dtype) -> &'static str {
     }
 }
 
-/// Every tensor the architecture needs is present.
+/// Every tensor the architecture needs is present. The names are made one at a time: a
+/// huge num_hidden_layers stops at the first missing layer instead of listing them all.
 fn check_complete(
     dir: &Path,
     config: &HfConfig,
     tensors: &[SourceTensor],
 ) -> Result<(), CompressError> {
-    let has = |n: &str| tensors.iter().any(|t| t.name == n);
-    let mut needed = vec!["token_embd.weight".to_string(), "output_norm.weight".into()];
-    if !config.tie_word_embeddings {
-        needed.push("output.weight".into());
-    }
-    for l in 0..config.num_hidden_layers {
-        for p in BLOCK_PARTS {
-            needed.push(format!("blk.{l}.{p}.weight"));
-        }
-    }
-    match needed.iter().find(|n| !has(n)) {
+    let have: HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    let global = ["token_embd.weight", "output_norm.weight", "output.weight"]
+        .into_iter()
+        .filter(|n| *n != "output.weight" || !config.tie_word_embeddings)
+        .map(str::to_string);
+    let biases: &[&str] = if config.attention_bias {
+        &["attn_q.bias", "attn_k.bias", "attn_v.bias"]
+    } else {
+        &[]
+    };
+    let blocks = (0..config.num_hidden_layers).flat_map(|l| {
+        BLOCK_PARTS
+            .iter()
+            .map(move |p| format!("blk.{l}.{p}.weight"))
+            .chain(biases.iter().map(move |b| format!("blk.{l}.{b}")))
+    });
+    match global.chain(blocks).find(|n| !have.contains(n.as_str())) {
         None => Ok(()),
         Some(n) => Err(CompressError::input(
             dir,
             format!(
-                "the checkpoint has no '{}' (GGUF '{n}')",
-                names::to_hf(n).unwrap_or_else(|| n.clone())
+                "the checkpoint has no '{}' (GGUF '{n}'), which config.json calls for",
+                names::to_hf(&n).unwrap_or_else(|| n.clone())
             ),
         )),
     }

@@ -85,6 +85,7 @@ impl Checkpoint {
         if !path.exists() {
             return Err(CompressError::input(path, "no such file or directory"));
         }
+        crate::input_file::check_regular(path)?;
         if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
@@ -97,13 +98,32 @@ impl Checkpoint {
         gguf_file::open(path)
     }
 
-    /// The tensor's values as f32, rows in Hugging Face order.
+    /// The tensor's values as f32, rows in Hugging Face order. A NaN or infinity is an
+    /// error naming the tensor: it would quantize to garbage and measure as no error.
     pub fn load(&self, t: &SourceTensor) -> Result<Vec<f32>, CompressError> {
-        match (&t.loc, &self.store) {
-            (Loc::Computed(v), _) => Ok(v.clone()),
-            (Loc::Stored(i), Store::Safetensors(set)) => set.load_f32(&set.entries()[*i]),
-            (Loc::Stored(i), Store::Gguf(f)) => gguf_file::load(f, *i, t),
+        let (v, file) = match (&t.loc, &self.store) {
+            (Loc::Computed(v), _) => (v.clone(), self.path.as_path()),
+            (Loc::Stored(i), Store::Safetensors(set)) => {
+                let e = &set.entries()[*i];
+                (set.load_f32(e)?, set.shard_path(e))
+            }
+            (Loc::Stored(i), Store::Gguf(f)) => (gguf_file::load(f, *i, t)?, f.path()),
+        };
+        if let Some(at) = v.iter().position(|x| !x.is_finite()) {
+            // The name the file itself uses.
+            let name = match self.store {
+                Store::Gguf(_) => &t.name,
+                Store::Safetensors(_) => t.hf_name.as_ref().unwrap_or(&t.name),
+            };
+            return Err(CompressError::input(
+                file,
+                format!(
+                    "tensor '{}' holds {} (element {at}); refusing to quantize a weight that is not a number",
+                    name, v[at]
+                ),
+            ));
         }
+        Ok(v)
     }
 
     /// Used by the Hugging Face importer.

@@ -42,7 +42,11 @@ pub fn to_gguf(hf: &str) -> Mapped {
     let Some((layer, part)) = rest.split_once('.') else {
         return Mapped::Unknown;
     };
-    if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) {
+    // A layer index must be a number `layer_of` can read back (no 20-digit ones).
+    if layer.is_empty()
+        || !layer.bytes().all(|b| b.is_ascii_digit())
+        || layer.parse::<u32>().is_err()
+    {
         return Mapped::Unknown;
     }
     match LAYER_PARTS.iter().find(|(h, _)| *h == part) {
@@ -81,10 +85,39 @@ fn permuted_row(row: usize, head_dim: usize) -> usize {
     head * head_dim + 2 * j + s
 }
 
-/// Reorders the rows of a `[n_heads * head_dim, cols]` q/k weight (or a bias, cols 1)
-/// from HF order to llama.cpp's.
+/// Whether a q/k tensor of `dims` (ggml order) splits into `n_heads` heads of an even,
+/// non-zero size, as [`permute_rows`] needs; the message says why not.
+pub fn check_rope_heads(dims: &[u64], n_heads: usize) -> Result<(), String> {
+    // A bias (1-D) permutes its elements; a weight its rows.
+    let rows = match dims {
+        [n] => *n,
+        [_, rest @ ..] => rest.iter().product(),
+        [] => 0,
+    };
+    let n = n_heads as u64;
+    if n == 0 || rows == 0 || rows % n != 0 || !(rows / n).is_multiple_of(2) {
+        return Err(format!(
+            "{rows} rows do not split into {n_heads} heads of an even size (RoPE rotates pairs)"
+        ));
+    }
+    Ok(())
+}
+
+/// Rows and columns for the permutation: a bias (one row of `cols` values, checked by
+/// [`check_rope_heads`] as 1-D) is a column, one value per row.
+fn rows_cols(len: usize, cols: usize) -> (usize, usize) {
+    if len == cols {
+        (cols, 1)
+    } else {
+        (len / cols, cols)
+    }
+}
+
+/// Reorders the rows of a `[n_heads * head_dim, cols]` q/k weight (or a bias) from HF
+/// order to llama.cpp's. The shape must have passed [`check_rope_heads`]: a weight of
+/// one row cannot (its head size would be below 2), so one row means a bias.
 pub fn permute_rows(data: &[f32], cols: usize, n_heads: usize) -> Vec<f32> {
-    let rows = data.len() / cols;
+    let (rows, cols) = rows_cols(data.len(), cols);
     let head_dim = rows / n_heads;
     let mut out = vec![0.0; data.len()];
     for r in 0..rows {
@@ -96,7 +129,7 @@ pub fn permute_rows(data: &[f32], cols: usize, n_heads: usize) -> Vec<f32> {
 
 /// The inverse of [`permute_rows`]: llama.cpp's order back to HF's.
 pub fn unpermute_rows(data: &[f32], cols: usize, n_heads: usize) -> Vec<f32> {
-    let rows = data.len() / cols;
+    let (rows, cols) = rows_cols(data.len(), cols);
     let head_dim = rows / n_heads;
     let mut out = vec![0.0; data.len()];
     for r in 0..rows {

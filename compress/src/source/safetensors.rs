@@ -2,7 +2,6 @@
 //! `model.safetensors.index.json`, memory-mapped and read one tensor at a time.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
@@ -47,9 +46,12 @@ impl SafetensorsSet {
     pub fn open_dir(dir: &Path) -> Result<SafetensorsSet, CompressError> {
         let index = dir.join("model.safetensors.index.json");
         let single = dir.join("model.safetensors");
-        let files = if index.exists() {
-            shard_files(&index)?
-        } else if single.exists() {
+        let mut weight_map = None;
+        let files = if crate::input_file::is_present(&index) {
+            let (files, map) = shard_files(&index)?;
+            weight_map = Some(map);
+            files
+        } else if crate::input_file::is_present(&single) {
             vec![single]
         } else {
             return Err(CompressError::input(
@@ -64,11 +66,58 @@ impl SafetensorsSet {
         for path in files {
             set.add_shard(path)?;
         }
+        // A name in two shards (or twice in the index's view) would be two tensors of one
+        // name in the output.
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for e in &set.entries {
+            if let Some(first) = seen.insert(&e.name, e.shard) {
+                return Err(CompressError::input(
+                    &set.shards[e.shard].path,
+                    format!(
+                        "tensor '{}' is also in {}",
+                        e.name,
+                        set.shards[first].path.display()
+                    ),
+                ));
+            }
+        }
+        if let Some(map) = weight_map {
+            set.check_weight_map(&index, &map)?;
+        }
         Ok(set)
     }
 
+    /// The index and the shards agree: each tensor is where the index says, and the
+    /// index names no tensor the shards lack.
+    fn check_weight_map(
+        &self,
+        index: &Path,
+        map: &HashMap<String, PathBuf>,
+    ) -> Result<(), CompressError> {
+        for e in &self.entries {
+            let shard = &self.shards[e.shard].path;
+            if map.get(&e.name) != Some(shard) {
+                return Err(CompressError::input(
+                    index,
+                    format!(
+                        "tensor '{}' is in {}, but weight_map does not list it there",
+                        e.name,
+                        shard.display()
+                    ),
+                ));
+            }
+        }
+        if let Some(name) = map.keys().find(|n| self.find(n).is_none()) {
+            return Err(CompressError::input(
+                index,
+                format!("weight_map lists '{name}', which no shard holds"),
+            ));
+        }
+        Ok(())
+    }
+
     fn add_shard(&mut self, path: PathBuf) -> Result<(), CompressError> {
-        let file = File::open(&path).map_err(|e| CompressError::io(&path, "cannot open", e))?;
+        let file = crate::input_file::open_regular(&path)?;
         // SAFETY: the file is mapped read-only; the compressor never writes to its inputs,
         // and a checkpoint changed by someone else while we read it is outside our contract.
         let map =
@@ -152,32 +201,46 @@ impl SafetensorsSet {
     }
 }
 
-/// `model.safetensors.index.json`: the distinct shard files of its `weight_map`, in
-/// order of first appearance.
-fn shard_files(index: &Path) -> Result<Vec<PathBuf>, CompressError> {
-    let text =
-        std::fs::read_to_string(index).map_err(|e| CompressError::io(index, "cannot read", e))?;
+/// `model.safetensors.index.json`: the distinct shard files of its `weight_map`, sorted,
+/// and where each tensor is.
+type WeightMap = HashMap<String, PathBuf>;
+
+fn shard_files(index: &Path) -> Result<(Vec<PathBuf>, WeightMap), CompressError> {
+    let text = crate::input_file::read_text(index, crate::input_file::JSON_LIMIT)?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CompressError::input(index, format!("not valid JSON: {e}")))?;
     let Some(map) = json.get("weight_map").and_then(|m| m.as_object()) else {
         return Err(CompressError::input(index, "no \"weight_map\" object"));
     };
     let dir = index.parent().unwrap_or(Path::new("."));
+    if map.is_empty() {
+        return Err(CompressError::input(index, "\"weight_map\" is empty"));
+    }
     let mut files: Vec<PathBuf> = Vec::new();
-    let mut seen = HashMap::new();
+    let mut where_ = WeightMap::new();
     for (tensor, file) in map {
-        let Some(file) = file.as_str() else {
+        // A shard is a file beside the index: no folders, no way out of the checkpoint.
+        let plain = file.as_str().filter(|f| {
+            let p = Path::new(f);
+            p.components().count() == 1
+                && matches!(p.components().next(), Some(std::path::Component::Normal(_)))
+        });
+        let Some(file) = plain else {
             return Err(CompressError::input(
                 index,
-                format!("weight_map entry for '{tensor}' is not a file name"),
+                format!(
+                    "weight_map entry for '{tensor}' is {file}, not a file name beside the index"
+                ),
             ));
         };
-        if seen.insert(file.to_string(), ()).is_none() {
-            files.push(dir.join(file));
+        let path = dir.join(file);
+        if !files.contains(&path) {
+            files.push(path.clone());
         }
+        where_.insert(tensor.clone(), path);
     }
     files.sort();
-    Ok(files)
+    Ok((files, where_))
 }
 
 fn describe(e: &SafeTensorError) -> String {

@@ -45,7 +45,9 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Worker threads (default: all cores).
-    #[arg(short, long)]
+    // Negative numbers parse as a value, so `-t -1` is an invalid value of --threads
+    // rather than an unknown flag.
+    #[arg(short, long, allow_negative_numbers = true)]
     threads: Option<usize>,
 }
 
@@ -53,7 +55,7 @@ fn main() {
     edgelm_runtime::process::default_sigpipe();
     // An interrupted run leaves no temporary file behind.
     edgelm_runtime::process::remove_temp_files_on_signal();
-    if let Err(e) = run(Args::parse()) {
+    if let Err(e) = run(parse_args()) {
         eprintln!(
             "edgelm-compress: error: {}",
             edgelm_runtime::process::error_message(e.as_ref())
@@ -61,6 +63,30 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+/// clap's parse, except that missing arguments are reported on the `error:` line itself
+/// (clap lists them on the lines after it).
+fn parse_args() -> Args {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) if e.kind() == ErrorKind::MissingRequiredArgument => {
+            let missing = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::Strings(v)) => v.join(", "),
+                _ => String::new(),
+            };
+            eprintln!(
+                "edgelm-compress: error: missing required argument(s): {missing} (see --help)"
+            );
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    }
+}
+
+/// Most worker threads used, per CPU: beyond a few per core they only cost memory and
+/// start-up time (100,000 of them took minutes to spawn).
+const THREADS_PER_CPU: usize = 4;
 
 fn run(args: Args) -> anyhow::Result<()> {
     let quant = Quant::parse(&args.quant)?;
@@ -93,11 +119,20 @@ fn run(args: Args) -> anyhow::Result<()> {
     for w in &ckpt.warnings {
         eprintln!("edgelm-compress: warning: {w}");
     }
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let max_threads = THREADS_PER_CPU * cpus;
+    let threads = match args.threads {
+        Some(t) if t > max_threads => {
+            eprintln!(
+                "edgelm-compress: warning: --threads {t} capped at {max_threads} ({THREADS_PER_CPU} per CPU)"
+            );
+            max_threads
+        }
+        Some(t) => t,
+        None => cpus,
+    };
     let opts = Options {
         quant,
         overrides,

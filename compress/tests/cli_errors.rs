@@ -1,5 +1,10 @@
 //! Bad input to `edgelm-compress`: exit code 1 with a message naming the file and the
 //! problem, never a panic, and nothing left behind in the output folder.
+//!
+//! The mutation harness (`tests/tests/bad_inputs/compress_*.rs`) runs hundreds of such
+//! inputs under a memory cap; what stays here checks message details it does not (the
+//! supported list, the word "truncated", the adapter's tensor), a successful control run,
+//! and the signals, which need a checkpoint big enough to interrupt.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -38,19 +43,12 @@ impl Case {
     }
     /// Runs the compressor, expects exit 1 and an empty output folder; returns stderr.
     fn fails(&self, extra: &[&str]) -> String {
-        self.fails_to(&self.out(), extra)
-    }
-    fn fails_to(&self, output: &Path, extra: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_edgelm-compress"))
             .arg("-i")
             .arg(self.input())
             .arg("-o")
-            .arg(output)
-            .args(if extra.contains(&"-q") {
-                &[][..]
-            } else {
-                &["-q", "Q8_0"][..]
-            })
+            .arg(self.out())
+            .args(["-q", "Q8_0"])
             .args(extra)
             .output()
             .unwrap();
@@ -86,14 +84,6 @@ fn the_unmodified_case_succeeds() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(c.out().exists());
-}
-
-#[test]
-fn missing_config() {
-    let c = Case::new("noconfig");
-    fs::remove_file(c.input().join("config.json")).unwrap();
-    let e = c.fails(&[]);
-    assert!(e.contains("config.json"), "{e}");
 }
 
 #[test]
@@ -138,54 +128,6 @@ fn adapter_for_other_shapes() {
     let e = c.fails(&["--lora", adapter.to_str().unwrap()]);
     assert!(e.contains("wrong_shape"), "names the adapter: {e}");
     assert!(e.contains("model.layers."), "names the tensor: {e}");
-}
-
-#[test]
-fn unwritable_output_folder() {
-    let c = Case::new("unwritable");
-    let missing = c.0.join("out/no/such/dir/model.gguf");
-    let e = c.fails_to(&missing, &[]);
-    assert!(e.contains("does not exist"), "{e}");
-    // A file where the folder should be.
-    fs::write(c.0.join("blocker"), b"x").unwrap();
-    let blocked = c.0.join("blocker/model.gguf");
-    let e = c.fails_to(&blocked, &[]);
-    assert!(e.contains("blocker"), "{e}");
-    fs::remove_file(c.0.join("blocker")).unwrap();
-}
-
-#[test]
-fn bad_quantization_names() {
-    let c = Case::new("quant");
-    let e = c.fails(&["-q", "Q7_X"]);
-    assert!(e.contains("unknown quantization 'Q7_X'"), "{e}");
-    let e = c.fails(&["--tensor-type", "nothing_matches=Q8_0"]);
-    assert!(e.contains("matches no quantizable tensor"), "{e}");
-}
-
-/// Outputs that would destroy an input or each other are refused before any work:
-/// a file of the input checkpoint, the report at the model's path, a device node.
-#[test]
-fn outputs_that_would_destroy_something_are_refused() {
-    let c = Case::new("clobber");
-    for name in ["config.json", "model.safetensors"] {
-        let target = c.input().join(name);
-        let before = fs::read(&target).unwrap();
-        let e = c.fails_to(&target, &[]);
-        assert!(e.contains("input"), "{name}: {e}");
-        assert_eq!(fs::read(&target).unwrap(), before, "{name} was touched");
-    }
-    let out = c.out();
-    let e = c.fails(&["--json", out.to_str().unwrap()]);
-    assert!(e.contains("--json"), "{e}");
-    let report = c.input().join("config.json");
-    let e = c.fails(&["--json", report.to_str().unwrap()]);
-    assert!(e.contains("input"), "{e}");
-    #[cfg(unix)]
-    {
-        let e = c.fails_to(Path::new("/dev/null"), &[]);
-        assert!(e.contains("not a regular file"), "{e}");
-    }
 }
 
 /// SIGINT or SIGTERM while the output is being written: the process ends by that
@@ -243,14 +185,4 @@ fn an_interrupted_run_leaves_nothing_behind() {
         let left: Vec<_> = fs::read_dir(&out_dir).unwrap().collect();
         assert!(left.is_empty(), "{name} left behind: {left:?}");
     }
-}
-
-/// A report that cannot be written fails the run before the model is renamed into
-/// place: both or neither, never a model beside a failed run.
-#[test]
-fn an_unwritable_report_leaves_no_model() {
-    let c = Case::new("report");
-    let json = c.0.join("no/such/dir/report.json");
-    let e = c.fails(&["--json", json.to_str().unwrap()]);
-    assert!(e.contains("report.json"), "{e}");
 }

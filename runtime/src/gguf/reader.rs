@@ -89,6 +89,12 @@ impl GgufFile {
     /// Maps `path` and parses and validates the whole header and every tensor's byte
     /// range. Any problem is an error naming the file.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
+        GgufFile::open_as(path.as_ref(), path.as_ref())
+    }
+
+    /// [`GgufFile::open`], with `label` naming the file in messages and
+    /// [`GgufFile::path`] (a temporary file checked before it is renamed to `label`).
+    pub fn open_as(path: impl AsRef<Path>, label: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
         let path = path.as_ref().to_path_buf();
         // Before opening: opening a FIFO blocks, and a device has no size. Only a
         // regular file (or a link to one).
@@ -113,9 +119,10 @@ impl GgufFile {
         // while we hold it; we (and our writer, which renames a new file into place rather
         // than writing over an old one) never do that.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| GgufError::io(&path, "cannot map", e))?;
-        let header = parse(&map, &path)?;
+        let label = label.as_ref().to_path_buf();
+        let header = parse(&map, &label)?;
         Ok(GgufFile::assemble(
-            path,
+            label,
             Storage::Map(Arc::new(map)),
             header,
         ))
@@ -471,6 +478,24 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
                 t.name,
                 data_offset.saturating_add(t.offset),
                 t.n_bytes
+            )));
+        }
+    }
+
+    // Each byte of data belongs to one tensor (llama.cpp requires them packed in order):
+    // overlapping tensors would let one file alias weights in ways no writer produces.
+    let mut by_offset: Vec<&TensorInfo> = tensors.iter().collect();
+    by_offset.sort_by_key(|t| t.offset);
+    for pair in by_offset.windows(2) {
+        // Both ends were checked against the file size above: no overflow.
+        if pair[0].offset + pair[0].n_bytes > pair[1].offset {
+            return Err(c.error(format!(
+                "tensors '{}' and '{}' overlap (data at {}..{} and from {})",
+                pair[0].name,
+                pair[1].name,
+                pair[0].offset,
+                pair[0].offset + pair[0].n_bytes,
+                pair[1].offset
             )));
         }
     }

@@ -90,11 +90,14 @@ pub fn generate(
         // A NaN would make every comparison false and pick token 0 (often the end of
         // generation): say so instead of stopping silently.
         if logits.iter().any(|l| l.is_nan()) {
-            return Err(Error::Invalid(format!(
-                "the model computed NaN logits after {} tokens (a weight or \
-                 hyper-parameter in the file is not a finite number?)",
-                prompt.len() + gen.tokens.len()
-            )));
+            return Err(Error::Model {
+                path: session.model().file.path().to_path_buf(),
+                msg: format!(
+                    "the model computed NaN logits after {} tokens (a weight in the file \
+                     is not a finite number?)",
+                    prompt.len() + gen.tokens.len()
+                ),
+            });
         }
         let token = sampler.sample(&logits);
         if gen.tokens.is_empty() {

@@ -54,6 +54,17 @@ pub fn perplexity(
             // The target is the original text's next token, not a substituted BOS.
             let target = tokens[chunk * n_ctx + j + 1] as usize;
             let v = -log_softmax_at(row, target);
+            // NaN logits would print `PPL = NaN` as if it were a result.
+            if !v.is_finite() {
+                return Err(Error::Model {
+                    path: session.model().file.path().to_path_buf(),
+                    msg: format!(
+                        "the model computed a non-finite log-probability in chunk {} (a \
+                         weight in the file is not a finite number?)",
+                        chunk + 1
+                    ),
+                });
+            }
             nll += v;
             nll2 += v * v;
             count += 1;

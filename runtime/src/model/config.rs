@@ -78,7 +78,7 @@ impl ModelConfig {
         let n_rot = f
             .get_u32(&key("rope.dimension_count"))?
             .map_or(head_dim, |v| v as usize);
-        if n_rot > head_dim || n_rot % 2 != 0 || head_dim == 0 {
+        if n_rot == 0 || n_rot > head_dim || n_rot % 2 != 0 || head_dim == 0 {
             return Err(bad(format!(
                 "rope.dimension_count {n_rot} does not fit head size {head_dim}"
             )));
@@ -110,9 +110,9 @@ impl ModelConfig {
                 f.tensors().len()
             )));
         }
-        let n_ctx_train = f
-            .get_u32(&key("context_length"))?
-            .map_or(2048, |v| v as usize);
+        // Required, as llama.cpp requires it: the default context is sized from it.
+        let n_ctx_train = required("context_length")?;
+        check_rope_scaling(f, &key, &bad)?;
         let window = match arch.sliding_window {
             Some(_) => Some(required("attention.sliding_window")?),
             None => None,
@@ -161,5 +161,31 @@ impl ModelConfig {
     /// Width of one cached key or value row (`n_head_kv * head_dim`).
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
+    }
+}
+
+/// RoPE scaling (`rope.scaling.type` / `.factor`) changes every angle; only "none" (or a
+/// factor of 1) is implemented, so anything else is refused rather than run wrongly.
+fn check_rope_scaling(
+    f: &GgufFile,
+    key: &dyn Fn(&str) -> String,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<()> {
+    let ty = f.get_str(&key("rope.scaling.type"))?.unwrap_or("none");
+    let factor = f.get_f32(&key("rope.scaling.factor"))?;
+    if let Some(v) = factor {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(bad(format!(
+                "{} is {v}, not a positive number",
+                key("rope.scaling.factor")
+            )));
+        }
+    }
+    match (ty, factor) {
+        ("none", _) | (_, Some(1.0)) => Ok(()),
+        (ty, factor) => Err(bad(format!(
+            "RoPE scaling '{ty}' (factor {}) is not supported yet",
+            factor.map_or("unset".to_string(), |v| v.to_string())
+        ))),
     }
 }

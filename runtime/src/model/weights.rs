@@ -249,6 +249,13 @@ impl ModelWeights {
             None => (token_embd.clone(), true),
         };
         let rope_freqs = l.optional_vector("rope_freqs.weight", c.n_rot / 2)?;
+        // Each factor divides a frequency: zero or a negative one is no scaling at all.
+        if let Some(i) = rope_freqs.iter().flatten().position(|&v| v <= 0.0) {
+            return Err(l.bad(format!(
+                "tensor 'rope_freqs.weight' has {} at element {i}, not a positive factor",
+                rope_freqs.as_ref().map_or(0.0, |r| r[i])
+            )));
+        }
         // Phi-3's 128k models: RoPE factors chosen by context length, and an attention
         // scale besides; not implemented, so refused rather than run wrongly.
         for name in ["rope_factors_long.weight", "rope_factors_short.weight"] {

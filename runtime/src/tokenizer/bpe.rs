@@ -50,8 +50,13 @@ impl Bpe {
             });
         }
         for (rank, m) in merges.iter().enumerate() {
-            // Some space after the first character's lead byte (see `splits_after`).
-            if !m.as_bytes().get(1..).is_some_and(|b| b.contains(&b' ')) {
+            // Some space after the first character's lead byte (see `splits_after`), and
+            // a right side after it.
+            let sep = m
+                .as_bytes()
+                .get(1..)
+                .and_then(|b| b.iter().position(|&c| c == b' '));
+            if sep.is_none_or(|p| p + 2 >= m.len()) {
                 return Err(TokenizerError::BadMerge {
                     index: rank,
                     text: m.to_string(),

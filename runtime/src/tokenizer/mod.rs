@@ -80,6 +80,8 @@ pub enum TokenizerError {
     MissingMerges,
     #[error("merge {index} ('{text}') is not two tokens separated by a space")]
     BadMerge { index: usize, text: String },
+    #[error("tokenizer.ggml.scores: the score of token {index} is not a finite number")]
+    BadScore { index: usize },
     #[error("{n} {what} are more than this tokenizer can index")]
     TooMany { what: &'static str, n: usize },
     #[error("metadata key '{0}' is missing")]
@@ -186,6 +188,13 @@ impl Tokenizer {
             "tokenizer.ggml.token_type",
             spec.token_types.map(<[i32]>::len),
         )?;
+        // SentencePiece ranks pieces by score: a NaN makes that order meaningless.
+        if let Some(i) = spec
+            .scores
+            .and_then(|s| s.iter().position(|v| !v.is_finite()))
+        {
+            return Err(TokenizerError::BadScore { index: i });
+        }
         let mut types: Vec<TokenType> = match spec.token_types {
             Some(t) => t.iter().map(|&v| TokenType::from_i32(v)).collect(),
             None => vec![TokenType::Normal; n],

@@ -27,6 +27,10 @@ pub enum CompressError {
     /// A GGUF input the runtime could not run (its errors name the file).
     #[error(transparent)]
     Runtime(#[from] edgelm_runtime::Error),
+    /// The written file is one `edgelm` would refuse to load: nothing is renamed into
+    /// place.
+    #[error("the written model would not load in edgelm")]
+    Unloadable(#[source] edgelm_runtime::Error),
 }
 
 impl CompressError {

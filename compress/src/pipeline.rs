@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use edgelm_kernels::quant::{dequantize_row, quantize_row, GgmlType, QuantError};
-use edgelm_runtime::gguf::{GgufWriter, MetaValue};
+use edgelm_runtime::gguf::{GgufFile, GgufWriter, MetaValue};
+use edgelm_runtime::model::check_file;
 use rayon::prelude::*;
 
 use crate::lora::LoraAdapter;
@@ -138,6 +139,11 @@ pub fn compress_then(
             Ok(())
         },
         |tmp| {
+            // Never write what the runtime would refuse to read: its own checks, on the
+            // complete file, under the name it is about to get.
+            let written = GgufFile::open_as(tmp, out)?;
+            check_file(&written).map_err(CompressError::Unloadable)?;
+            drop(written);
             let file_bytes = std::fs::metadata(tmp)
                 .map_err(|e| CompressError::io(tmp, "cannot stat the written file", e))?
                 .len();

@@ -17,8 +17,9 @@ pub use cuda_forward::CudaForward;
 pub use forward::{LogitsFor, Scratch};
 pub use weights::{Layer, Matrix, ModelWeights};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
+use crate::tokenizer::Tokenizer;
 
 pub struct Model {
     pub file: GgufFile,
@@ -51,4 +52,35 @@ impl Model {
     pub fn vocab_size(&self) -> usize {
         self.weights.vocab_size
     }
+}
+
+/// What loading `file` would refuse, without preparing it to run: the hyper-parameters,
+/// every tensor the architecture needs (shapes, finite norms), the tokenizer, and that
+/// the tokenizer and the embedding agree. The compressor runs it on what it wrote.
+pub fn check_file(file: &GgufFile) -> Result<()> {
+    let config = ModelConfig::from_gguf(file)?;
+    let weights = ModelWeights::load(file, &config)?;
+    let tokenizer = Tokenizer::from_gguf(file).map_err(|e| Error::Model {
+        path: file.path().to_path_buf(),
+        msg: format!(
+            "reading the tokenizer: {}",
+            crate::process::error_message(&e)
+        ),
+    })?;
+    check_vocab(file.path(), &tokenizer, weights.vocab_size)
+}
+
+/// As llama.cpp: one embedding row per token, or ids would index past the table (or
+/// rows would never be reachable).
+pub fn check_vocab(path: &Path, tokenizer: &Tokenizer, embedding_rows: usize) -> Result<()> {
+    if tokenizer.vocab_size() != embedding_rows {
+        return Err(Error::Model {
+            path: path.to_path_buf(),
+            msg: format!(
+                "the tokenizer has {} tokens but token_embd.weight has {embedding_rows} rows",
+                tokenizer.vocab_size()
+            ),
+        });
+    }
+    Ok(())
 }

@@ -18,16 +18,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
     let model = Model::load(path)?;
     let tokenizer = Tokenizer::from_gguf(&model.file)
         .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
-    // As llama.cpp: one embedding row per token, or ids would index past the table (or
-    // rows would never be reachable).
-    if tokenizer.vocab_size() != model.vocab_size() {
-        bail!(
-            "{}: the tokenizer has {} tokens but token_embd.weight has {} rows",
-            path.display(),
-            tokenizer.vocab_size(),
-            model.vocab_size()
-        );
-    }
+    edgelm_runtime::model::check_vocab(path, &tokenizer, model.vocab_size())?;
     Ok(Loaded {
         model,
         tokenizer,

@@ -1,5 +1,6 @@
 //! `edgelm`: run a GGUF model on this device and report its speed and memory.
 
+mod alloc_budget;
 mod bench;
 mod info;
 mod load;
@@ -30,6 +31,9 @@ enum Command {
     /// Prompt processing and generation tokens/s, measured as llama-bench measures them.
     Bench(bench::BenchArgs),
 }
+
+#[global_allocator]
+static ALLOC: alloc_budget::BudgetAlloc = alloc_budget::BudgetAlloc;
 
 fn main() {
     // Start of "load to first token": before argument parsing, thread pool and load.

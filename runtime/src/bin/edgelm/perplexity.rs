@@ -51,6 +51,14 @@ pub fn main(a: PerplexityArgs) -> Result<()> {
         if let Some(c) = a.chunks {
             tokens.truncate(c.saturating_mul(a.ctx));
         }
+        if tokens.len() < a.ctx {
+            bail!(
+                "{}: the text has {} tokens, fewer than one chunk of --ctx {}",
+                a.file.display(),
+                tokens.len(),
+                a.ctx
+            );
+        }
         let opts = SessionOptions {
             n_ctx: a.ctx,
             kv_type: if a.precise { KvType::F32 } else { KvType::F16 },

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use edgelm_runtime::chat::{self, render_chat, ChatMessage};
 use edgelm_runtime::device::Device;
@@ -16,6 +16,7 @@ use edgelm_runtime::session::{Session, SessionOptions};
 use edgelm_runtime::tokenizer::{TextStream, Tokenizer};
 use edgelm_runtime::Precision;
 
+use crate::alloc_budget;
 use crate::load::{load, read_text_file, thread_pool, MIB};
 
 #[derive(Args)]
@@ -93,6 +94,9 @@ pub struct RunArgs {
 /// `started`: when the process's `main` began, for the load-to-first-token figure.
 pub fn main(a: RunArgs, started: Instant) -> Result<()> {
     check_sampling(&a)?;
+    if a.batch == 0 {
+        bail!("--batch 0: must be at least 1 (tokens per prefill step)");
+    }
     let prompt = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
         (None, Some(f)) => read_text_file(f, "the prompt file")?,
@@ -106,10 +110,20 @@ pub fn main(a: RunArgs, started: Instant) -> Result<()> {
 fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()> {
     let loaded = load(&a.model)?;
     let (model, tok) = (&loaded.model, &loaded.tokenizer);
+    let mut from = match &a.file {
+        Some(f) => f.display().to_string(),
+        None => "-p/--prompt".to_string(),
+    };
     let text = if a.chat {
-        let (template, label) = chat_template(a, tok, model.config.arch.name)?;
+        let (template, label, source) = chat_template(a, tok, model.config.arch.name)?;
+        from = format!("{source} (rendered)");
         eprintln!("edgelm: chat template: {label}");
-        chat_prompt(tok, prompt, a.system.as_deref(), &template)?
+        // A template is data from the file: its rendering gets a memory budget too (fuel
+        // bounds its instructions, not the size of the strings they build).
+        alloc_budget::with_budget(TEMPLATE_MEMORY, &source, || {
+            chat_prompt(tok, prompt, a.system.as_deref(), &template)
+        })
+        .context(source)?
     } else {
         prompt.to_string()
     };
@@ -121,7 +135,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
             .is_some_and(|b| text.starts_with(b));
     let ids = tok.encode(&text, !bos_in_text, true);
     if ids.is_empty() {
-        bail!("the prompt is empty after tokenization");
+        bail!("{from}: the prompt is empty after tokenization");
     }
     let opts = SessionOptions {
         n_ctx: a.ctx,
@@ -272,10 +286,13 @@ fn check_sampling(a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Memory a chat template may use while rendering: real ones need kilobytes.
+const TEMPLATE_MEMORY: usize = 256 << 20;
+
 /// The chat template to use and what to call it in the report: `--chat-template`
 /// (a built-in name or a file), else the model file's, else the architecture's
-/// built-in one.
-fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, String)> {
+/// built-in one. The third string names it in errors.
+fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, String, String)> {
     let names = || {
         chat::BUILTIN
             .iter()
@@ -285,7 +302,11 @@ fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, St
     };
     if let Some(want) = &a.chat_template {
         if let Some(t) = chat::builtin(want) {
-            return Ok((t.to_string(), format!("{want} (built in, asked for)")));
+            return Ok((
+                t.to_string(),
+                format!("{want} (built in, asked for)"),
+                format!("built-in chat template '{want}'"),
+            ));
         }
         let path = std::path::Path::new(want);
         if !path.exists() {
@@ -295,15 +316,24 @@ fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, St
             );
         }
         let t = read_text_file(path, "the chat template")?;
-        return Ok((t, format!("{} (file)", path.display())));
+        return Ok((
+            t,
+            format!("{} (file)", path.display()),
+            path.display().to_string(),
+        ));
     }
     if let Some(t) = tok.chat_template() {
-        return Ok((t.to_string(), "the model file's".into()));
+        return Ok((
+            t.to_string(),
+            "the model file's".into(),
+            format!("{}: tokenizer.chat_template", a.model.display()),
+        ));
     }
     match chat::for_architecture(arch).and_then(|n| chat::builtin(n).map(|t| (n, t))) {
         Some((name, t)) => Ok((
             t.to_string(),
             format!("{name} (built in, for {arch}; the file has none)"),
+            format!("built-in chat template '{name}'"),
         )),
         None => bail!(
             "{}: --chat needs a chat template: the file has none and there is no built-in \

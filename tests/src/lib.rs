@@ -2,6 +2,25 @@
 
 use std::path::PathBuf;
 
+pub mod tiny_gguf;
+
+/// A binary of the workspace (`edgelm`, `edgelm-compress`), as `cargo test --workspace`
+/// builds it beside the test executables (target/<profile>/).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>");
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo test --workspace` (or `cargo build --bins` first)",
+        bin.display()
+    );
+    bin
+}
+
 /// Folder of the committed fixtures.
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")

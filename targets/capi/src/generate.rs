@@ -256,7 +256,8 @@ fn make_report(s: &edgelm_session, state: &State, out: &Outcome) -> edgelm_repor
         prompt_tokens: to_u32(gen.prompt_tokens),
         generated_tokens: to_u32(out.delivered),
         n_ctx: to_u32(state.session.n_ctx()),
-        n_threads: to_u32(state.pool.current_num_threads()),
+        // The workers the forward passes ran on, not the pool asked for.
+        n_threads: to_u32(state.session.threads()),
         stop_reason,
     }
 }

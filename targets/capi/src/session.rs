@@ -159,7 +159,6 @@ pub unsafe extern "C" fn edgelm_session_new(
         // and drops `state` (holding the `Session`) before `model`. The `'static`
         // borrow never leaves the session.
         let model_ref: &'static Loaded = unsafe { &*Arc::as_ptr(&model) };
-        let session = Session::new(&model_ref.model, &session_opts)?;
         let threads = match opts.n_threads {
             0 => physical_cores(),
             n => n as usize,
@@ -174,6 +173,9 @@ pub unsafe extern "C" fn edgelm_session_new(
                     format!("starting {threads} worker threads: {e}"),
                 )
             })?;
+        // Inside the pool: a session's forward passes run on as many workers as the
+        // pool it is made in has, so made outside it would ignore `n_threads`.
+        let session = pool.install(|| Session::new(&model_ref.model, &session_opts))?;
         let handle = Box::new(edgelm_session {
             cancel: AtomicBool::new(false),
             state: Mutex::new(State {

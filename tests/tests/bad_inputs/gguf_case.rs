@@ -30,3 +30,17 @@ pub const RUN_ARGS: [&str; 9] = [
     "--temp",
     "0",
 ];
+
+/// `edgelm perplexity` on the case's model and `text.txt`, in chunks of 8 tokens.
+pub const PERPLEXITY_ARGS: [&str; 7] = [
+    "perplexity",
+    "-m",
+    "model.gguf",
+    "-f",
+    "text.txt",
+    "-c",
+    "8",
+];
+
+/// `edgelm bench` on the case's model, as small as it goes.
+pub const BENCH_ARGS: [&str; 9] = ["bench", "-m", "model.gguf", "-p", "4", "-n", "2", "-r", "1"];

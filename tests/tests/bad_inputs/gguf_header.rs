@@ -58,12 +58,31 @@ impl Walker<'_> {
             kind,
         });
     }
-    fn string(&mut self, label: &str) -> String {
-        self.mark(format!("{label} length"), 8, Kind::StrLen);
+    /// Reads a string, marking its length field with a label made from its text.
+    fn string(&mut self, label: impl FnOnce(&str) -> String) -> String {
+        let at = self.at;
         let n = self.u64() as usize;
         let s = String::from_utf8_lossy(&self.b[self.at..self.at + n]).into_owned();
         self.at += n;
+        self.fields.push(Field {
+            label: label(&s),
+            at,
+            width: 8,
+            kind: Kind::StrLen,
+        });
         s
+    }
+    /// Reads a u32 type tag, marking it with the kind `kind` makes of its value.
+    fn type_tag(&mut self, label: String, kind: impl FnOnce(u32) -> Kind) -> u32 {
+        let at = self.at;
+        let ty = self.u32();
+        self.fields.push(Field {
+            label,
+            at,
+            width: 4,
+            kind: kind(ty),
+        });
+        ty
     }
     /// Skips one value of type `ty`; arrays' element fields are not marked.
     fn skip_value(&mut self, ty: u32) {
@@ -102,33 +121,18 @@ fn fields(b: &[u8]) -> Vec<Field> {
     w.mark("metadata count".into(), 8, Kind::Count);
     let n_kv = w.u64();
     for _ in 0..n_kv {
-        let key = w.string("key");
-        let key_len_field = w.fields.len() - 1;
-        w.fields[key_len_field].label = format!("{key}: key length");
-        let ty_at = w.at;
-        let ty = w.u32();
-        let is_string = ty == 8;
-        w.fields.push(Field {
-            label: format!("{key}: value type"),
-            at: ty_at,
-            width: 4,
-            kind: Kind::ValueType { is_string },
+        let key = w.string(|k| format!("{k}: key length"));
+        let ty = w.type_tag(format!("{key}: value type"), |t| Kind::ValueType {
+            is_string: t == 8,
         });
         match ty {
             8 => {
-                w.string(&format!("{key}: string"));
-                w.at -= 0;
+                w.string(|_| format!("{key}: string length"));
             }
             9 => {
-                w.mark(
-                    format!("{key}: element type"),
-                    4,
-                    Kind::ArrayElemType { is_string: false },
-                );
-                let et = w.u32();
-                if let Some(f) = w.fields.last_mut() {
-                    f.kind = Kind::ArrayElemType { is_string: et == 8 };
-                }
+                let et = w.type_tag(format!("{key}: element type"), |t| Kind::ArrayElemType {
+                    is_string: t == 8,
+                });
                 w.mark(format!("{key}: array length"), 8, Kind::ArrayLen);
                 let n = w.u64();
                 for _ in 0..n {
@@ -139,9 +143,7 @@ fn fields(b: &[u8]) -> Vec<Field> {
         }
     }
     for i in 0..n_tensors {
-        let name = w.string("tensor name");
-        let f = w.fields.len() - 1;
-        w.fields[f].label = format!("{name}: name length");
+        let name = w.string(|n| format!("{n}: name length"));
         w.mark(format!("{name}: n_dims"), 4, Kind::NDims);
         let nd = w.u32();
         for d in 0..nd {

@@ -30,16 +30,8 @@ fn the_unmutated_inputs_run() {
     let mut cases = vec![gguf_case::run_case("base", 0, "run".into(), &model).succeeds()];
     for (i, args) in [
         vec!["info", "model.gguf"],
-        vec![
-            "perplexity",
-            "-m",
-            "model.gguf",
-            "-f",
-            "text.txt",
-            "-c",
-            "8",
-        ],
-        vec!["bench", "-m", "model.gguf", "-p", "4", "-n", "2", "-r", "1"],
+        gguf_case::PERPLEXITY_ARGS.to_vec(),
+        gguf_case::BENCH_ARGS.to_vec(),
         vec!["run", "-m", "model.gguf", "-p", "ab", "-n", "2", "--chat"],
     ]
     .into_iter()

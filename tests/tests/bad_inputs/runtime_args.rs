@@ -1,6 +1,7 @@
 //! `edgelm run / perplexity / bench / info` with arguments out of range, not numbers, or
 //! naming files that are missing, folders, FIFOs, devices, empty or not UTF-8.
 
+use crate::gguf_case::{BENCH_ARGS, PERPLEXITY_ARGS, RUN_ARGS};
 use crate::harness::{case_dir, Bin, Case};
 use crate::hf_case::make_fifo;
 use edgelm_tests::tiny_gguf::TinyGguf;
@@ -31,17 +32,10 @@ pub fn cases() -> Vec<Case> {
         edgelm_runtime::gguf::MetaValue::U32(u32::MAX),
     );
     let huge_ctx = m.bytes();
-    let run = ["run", "-m", "model.gguf", "-p", "ab a", "-n", "2"];
-    let ppl = [
-        "perplexity",
-        "-m",
-        "model.gguf",
-        "-f",
-        "text.txt",
-        "-c",
-        "8",
-    ];
-    let bench = ["bench", "-m", "model.gguf", "-p", "4", "-n", "2", "-r", "1"];
+    // `edgelm run` without its `--temp 0`, which cases here set themselves.
+    let run: [&str; 7] = RUN_ARGS[..7].try_into().expect("7 of RUN_ARGS");
+    let ppl = PERPLEXITY_ARGS;
+    let bench = BENCH_ARGS;
     let not_numbers = ["x", "", "1e3x", "NaN"];
 
     // (command, flag, bad values, values that may also run cleanly)

@@ -2,7 +2,8 @@
 //!
 //! `gguf` reads the file, `model` runs the transformer over a `kv_cache`, `tokenizer`
 //! and `chat` turn text into ids, `sampler` picks tokens, `session` and `generate`
-//! drive a generation and time it, `perplexity` scores a text, `metrics` reads memory.
+//! drive a generation and time it, `stop` cuts streamed text at stop strings,
+//! `perplexity` scores a text, `metrics` reads memory.
 
 pub mod chat;
 pub mod device;
@@ -17,6 +18,7 @@ pub mod perplexity;
 pub mod process;
 pub mod sampler;
 pub mod session;
+pub mod stop;
 pub mod tokenizer;
 
 pub use edgelm_kernels::cpu::Precision;

@@ -1,5 +1,5 @@
-//! Picks the next token from logits: greedy, or llama.cpp's chain of repeat penalty,
-//! top-k, top-p, min-p and temperature followed by a seeded draw.
+//! Picks the next token from logits: greedy, or llama.cpp's chain of penalties
+//! (repeat, frequency, presence), top-k, top-p, min-p and temperature followed by a seeded draw.
 
 /// Sampling settings; the defaults are llama.cpp's.
 #[derive(Clone, Debug)]
@@ -14,8 +14,14 @@ pub struct SamplerConfig {
     pub min_p: f32,
     /// 1.0 disables.
     pub repeat_penalty: f32,
-    /// How many recent tokens the repeat penalty looks at.
+    /// How many recent tokens the penalties look at.
     pub repeat_last_n: usize,
+    /// OpenAI's `frequency_penalty`: subtracted from a token's logit once per time it
+    /// occurs in the window. 0.0 disables.
+    pub frequency_penalty: f32,
+    /// OpenAI's `presence_penalty`: subtracted once from the logit of every token in
+    /// the window. 0.0 disables.
+    pub presence_penalty: f32,
     pub seed: u64,
 }
 
@@ -28,6 +34,8 @@ impl Default for SamplerConfig {
             min_p: 0.05,
             repeat_penalty: 1.0,
             repeat_last_n: 64,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
             seed: 0,
         }
     }
@@ -48,7 +56,7 @@ impl Sampler {
         }
     }
 
-    /// Records a token (prompt or generated) for the repeat penalty.
+    /// Records a token (prompt or generated) for the penalties.
     pub fn accept(&mut self, token: u32) {
         self.recent.push(token);
         let keep = self.cfg.repeat_last_n;
@@ -59,7 +67,7 @@ impl Sampler {
 
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let mut logits = logits.to_vec();
-        self.apply_repeat_penalty(&mut logits);
+        self.apply_penalties(&mut logits);
         if self.cfg.temperature <= 0.0 {
             return argmax(&logits);
         }
@@ -99,18 +107,33 @@ impl Sampler {
         cands.last().map_or(0, |c| c.0)
     }
 
-    fn apply_repeat_penalty(&self, logits: &mut [f32]) {
-        let penalty = self.cfg.repeat_penalty;
-        if penalty == 1.0 || self.cfg.repeat_last_n == 0 {
+    /// llama.cpp's penalties sampler: every token in the last `repeat_last_n` accepted
+    /// has its logit divided (positive) or multiplied (negative) by `repeat_penalty`,
+    /// then lowered by `count * frequency_penalty + presence_penalty`.
+    fn apply_penalties(&self, logits: &mut [f32]) {
+        let cfg = &self.cfg;
+        let (penalty, freq, pres) = (
+            cfg.repeat_penalty,
+            cfg.frequency_penalty,
+            cfg.presence_penalty,
+        );
+        if cfg.repeat_last_n == 0 || (penalty == 1.0 && freq == 0.0 && pres == 0.0) {
             return;
         }
-        let start = self.recent.len().saturating_sub(self.cfg.repeat_last_n);
-        let mut seen: Vec<u32> = self.recent[start..].to_vec();
-        seen.sort_unstable();
-        seen.dedup();
-        for id in seen {
-            if let Some(l) = logits.get_mut(id as usize) {
-                *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+        let start = self.recent.len().saturating_sub(cfg.repeat_last_n);
+        let mut window: Vec<u32> = self.recent[start..].to_vec();
+        window.sort_unstable();
+        // Sorted, so each token's occurrences form one run: its length is the count.
+        for run in window.chunk_by(|a, b| a == b) {
+            let Some(l) = logits.get_mut(run[0] as usize) else {
+                continue;
+            };
+            *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+            // Skipped when off, so that the repeat penalty alone stays bit-identical
+            // to what it was before these two existed.
+            if freq != 0.0 || pres != 0.0 {
+                // Summed first, in f32, as llama.cpp does.
+                *l -= run.len() as f32 * freq + pres;
             }
         }
     }
@@ -352,7 +375,155 @@ mod tests {
         // both penalized: 1.5 vs 1.0
         assert_eq!(s.sample(&[3.0, 2.0]), 0);
         let mut logits = [-1.0f32, 0.5];
-        s.apply_repeat_penalty(&mut logits);
+        s.apply_penalties(&mut logits);
         assert_eq!(logits, [-2.0, 0.25]);
+    }
+
+    /// What llama.cpp's penalties sampler does to one logit of a token seen `count`
+    /// times in the window, written out plainly.
+    fn penalized(l: f32, count: usize, cfg: &SamplerConfig) -> f32 {
+        if count == 0 {
+            return l;
+        }
+        let l = if l <= 0.0 {
+            l * cfg.repeat_penalty
+        } else {
+            l / cfg.repeat_penalty
+        };
+        l - (count as f32 * cfg.frequency_penalty + cfg.presence_penalty)
+    }
+
+    #[test]
+    fn frequency_and_presence_penalties_lower_window_tokens_by_their_counts() {
+        let logits = [1.0f32, 3.0, -1.0, 0.5, 2.0, 4.0, -2.0, 0.0];
+        let mut s = Sampler::new(SamplerConfig {
+            repeat_penalty: 2.0,
+            frequency_penalty: 0.5,
+            presence_penalty: 0.25,
+            ..cfg(0.0)
+        });
+        // 1 three times, 2 once, 5 twice, 100 (outside the vocabulary) ignored.
+        for t in [1, 5, 1, 2, 100, 1, 5] {
+            s.accept(t);
+        }
+        let mut got = logits;
+        s.apply_penalties(&mut got);
+        // 1: 3/2 - (3*0.5 + 0.25); 2: -1*2 - (0.5 + 0.25); 5: 4/2 - (2*0.5 + 0.25).
+        assert_eq!(got, [1.0, -0.25, -2.75, 0.5, 2.0, 0.75, -2.0, 0.0]);
+
+        // Each on its own, the repeat penalty off.
+        for (freq, pres, want) in [
+            (1.0, 0.0, [1.0f32, 0.0, -2.0, 0.5, 2.0, 2.0, -2.0, 0.0]),
+            (0.0, 1.5, [1.0f32, 1.5, -2.5, 0.5, 2.0, 2.5, -2.0, 0.0]),
+            // Negative values (OpenAI allows down to -2) raise the logits instead.
+            (-0.5, 0.0, [1.0f32, 4.5, -0.5, 0.5, 2.0, 5.0, -2.0, 0.0]),
+        ] {
+            let mut s2 = Sampler::new(SamplerConfig {
+                frequency_penalty: freq,
+                presence_penalty: pres,
+                ..cfg(0.0)
+            });
+            for t in [1, 5, 1, 2, 1, 5] {
+                s2.accept(t);
+            }
+            let mut got = logits;
+            s2.apply_penalties(&mut got);
+            assert_eq!(got, want, "frequency {freq}, presence {pres}");
+        }
+        // A frequency penalty turns greedy away from the repeated token.
+        assert_eq!(s.sample(&[0.0, 1.0, 0.0]), 0);
+    }
+
+    #[test]
+    fn penalties_count_only_the_last_repeat_last_n_tokens() {
+        let mut rng = SplitMix64::new(11);
+        for last_n in [1usize, 3, 8] {
+            let c = SamplerConfig {
+                repeat_penalty: 1.25,
+                frequency_penalty: 0.375,
+                presence_penalty: 0.5,
+                repeat_last_n: last_n,
+                ..cfg(0.0)
+            };
+            let mut s = Sampler::new(c.clone());
+            let mut history = Vec::new();
+            // Long enough to go through `accept`'s trimming of `recent` several times.
+            for _ in 0..60 {
+                let t = (rng.next_u64() % 6) as u32;
+                s.accept(t);
+                history.push(t);
+                let window = &history[history.len().saturating_sub(last_n)..];
+                let logits: Vec<f32> = (0..6)
+                    .map(|_| (rng.next_u64() % 17) as f32 / 4.0 - 2.0)
+                    .collect();
+                let mut got = logits.clone();
+                s.apply_penalties(&mut got);
+                for (id, (&l, &g)) in logits.iter().zip(&got).enumerate() {
+                    let count = window.iter().filter(|&&w| w as usize == id).count();
+                    let want = penalized(l, count, &c);
+                    assert_eq!(g.to_bits(), want.to_bits(), "last_n {last_n}, token {id}");
+                }
+            }
+        }
+        // repeat_last_n 0 turns all of them off.
+        let mut s = Sampler::new(SamplerConfig {
+            repeat_penalty: 2.0,
+            frequency_penalty: 1.0,
+            presence_penalty: 1.0,
+            repeat_last_n: 0,
+            ..cfg(0.0)
+        });
+        s.accept(0);
+        let mut l = [1.0f32, 2.0];
+        s.apply_penalties(&mut l);
+        assert_eq!(l, [1.0, 2.0]);
+    }
+
+    #[test]
+    fn zero_frequency_and_presence_penalties_change_nothing() {
+        // The repeat penalty as it was before the other two: each distinct token in
+        // the window once.
+        let repeat_only = |recent: &[u32], c: &SamplerConfig, logits: &mut [f32]| {
+            let start = recent.len().saturating_sub(c.repeat_last_n);
+            let mut seen = recent[start..].to_vec();
+            seen.sort_unstable();
+            seen.dedup();
+            for id in seen {
+                let l = &mut logits[id as usize];
+                *l = if *l > 0.0 {
+                    *l / c.repeat_penalty
+                } else {
+                    *l * c.repeat_penalty
+                };
+            }
+        };
+        let mut rng = SplitMix64::new(13);
+        for penalty in [1.0f32, 1.1, 1.3, 2.0] {
+            let c = SamplerConfig {
+                repeat_penalty: penalty,
+                repeat_last_n: 5,
+                ..cfg(0.9)
+            };
+            let mut s = Sampler::new(c.clone());
+            let mut reference = Sampler::new(SamplerConfig {
+                repeat_penalty: 1.0,
+                ..c.clone()
+            });
+            for _ in 0..200 {
+                let logits: Vec<f32> = (0..32)
+                    .map(|_| (rng.next_f64() * 6.0 - 3.0) as f32)
+                    .collect();
+                let mut want = logits.clone();
+                repeat_only(&s.recent, &c, &mut want);
+                let mut got = logits.clone();
+                s.apply_penalties(&mut got);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want));
+                // Same draw as a sampler with no penalties given the penalized logits.
+                let t = s.sample(&logits);
+                assert_eq!(t, reference.sample(&want));
+                s.accept(t);
+            }
+        }
     }
 }

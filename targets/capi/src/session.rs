@@ -85,6 +85,7 @@ impl edgelm_session_options {
             } else {
                 self.seed
             },
+            ..SamplerConfig::default()
         }
     }
 }

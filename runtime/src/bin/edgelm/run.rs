@@ -165,6 +165,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
         repeat_penalty: a.repeat_penalty,
         repeat_last_n: a.repeat_last_n,
         seed,
+        ..SamplerConfig::default()
     });
 
     let mut first_token_at: Option<Instant> = None;

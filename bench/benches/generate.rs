@@ -3,6 +3,7 @@
 //! decode steps. Skipped with a note when the model is absent.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use edgelm_runtime::model::{LogitsFor, Model};
@@ -18,7 +19,7 @@ fn bench(c: &mut Criterion) {
         );
         return;
     }
-    let model = Model::load(&path).expect("load model");
+    let model = Arc::new(Model::load(&path).expect("load model"));
     let prompt: Vec<u32> = (0..128u32).map(|i| 100 + i * 7).collect();
     let opts = SessionOptions {
         n_ctx: 512,
@@ -29,7 +30,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(prompt.len() as u64));
     group.bench_function("prefill_128", |b| {
-        let mut s = Session::new(&model, &opts).unwrap();
+        let mut s = Session::new(Arc::clone(&model), &opts).unwrap();
         b.iter(|| {
             s.reset();
             s.eval(&prompt, LogitsFor::Last).unwrap()
@@ -37,7 +38,7 @@ fn bench(c: &mut Criterion) {
     });
     group.throughput(Throughput::Elements(1));
     group.bench_function("decode_step_at_128", |b| {
-        let mut s = Session::new(&model, &opts).unwrap();
+        let mut s = Session::new(Arc::clone(&model), &opts).unwrap();
         s.eval(&prompt, LogitsFor::Last).unwrap();
         b.iter(|| {
             s.eval(&[504], LogitsFor::Last).unwrap();

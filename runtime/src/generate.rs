@@ -1,6 +1,8 @@
 //! The generation loop: prefill the prompt, then sample and decode one token at a
-//! time until an end-of-generation token, the token limit or a full context.
+//! time until an end-of-generation token, the token limit, a full context or the
+//! caller's stop.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -16,6 +18,8 @@ pub enum StopReason {
     MaxTokens,
     /// The context has no room for another token.
     ContextFull,
+    /// The caller stopped it (its token callback returned `ControlFlow::Break`).
+    Cancelled,
 }
 
 impl StopReason {
@@ -24,6 +28,7 @@ impl StopReason {
             StopReason::EndOfGeneration => "eog",
             StopReason::MaxTokens => "max_tokens",
             StopReason::ContextFull => "context_full",
+            StopReason::Cancelled => "cancelled",
         }
     }
 }
@@ -62,14 +67,16 @@ fn per_second(n: usize, ms: f64) -> f64 {
 }
 
 /// Generates up to `max_tokens` after `prompt`, calling `on_token` with each new id as
-/// soon as it is sampled. `is_eog` says which ids end the generation.
+/// soon as it is sampled; `on_token` returns `ControlFlow::Break` to stop there
+/// ([`StopReason::Cancelled`]: nothing more is evaluated). `is_eog` says which ids
+/// end the generation.
 pub fn generate(
-    session: &mut Session<'_>,
+    session: &mut Session,
     sampler: &mut Sampler,
     prompt: &[u32],
     max_tokens: usize,
     is_eog: impl Fn(u32) -> bool,
-    mut on_token: impl FnMut(u32),
+    mut on_token: impl FnMut(u32) -> ControlFlow<()>,
 ) -> Result<Generation> {
     let start = Instant::now();
     let mut logits = session.eval(prompt, LogitsFor::Last)?;
@@ -105,7 +112,10 @@ pub fn generate(
         }
         sampler.accept(token);
         gen.tokens.push(token);
-        on_token(token);
+        if on_token(token).is_break() {
+            gen.stop = StopReason::Cancelled;
+            break;
+        }
         if is_eog(token) {
             gen.stop = StopReason::EndOfGeneration;
             break;

@@ -20,7 +20,7 @@ pub struct PerplexityEstimate {
 /// token of every chunk is replaced by it (as llama.cpp does for models that add BOS).
 /// `on_chunk` gets the running estimate after each chunk.
 pub fn perplexity(
-    session: &mut Session<'_>,
+    session: &mut Session,
     tokens: &[u32],
     bos: Option<u32>,
     mut on_chunk: impl FnMut(usize, &PerplexityEstimate),

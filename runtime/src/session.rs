@@ -1,12 +1,17 @@
 //! A generation session: the model, its KV cache, the current position, and the
 //! worker threads and buffers its forward passes reuse.
+//!
+//! A session owns a reference to its model, so sessions (and the C API's handles)
+//! can live anywhere; several sessions can share one model and one worker pool.
+
+use std::sync::Arc;
 
 use edgelm_kernels::cpu::{Precision, ThreadPool};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kv_cache::{KvCache, KvType};
-use crate::model::{LogitsFor, Model, Scratch};
+use crate::model::{LogitsFor, Model, Scratch, Segment};
 
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
@@ -29,13 +34,13 @@ impl Default for SessionOptions {
     }
 }
 
-pub struct Session<'m> {
-    model: &'m Model,
+pub struct Session {
+    model: Arc<Model>,
     kv: KvCache,
     pos: usize,
     precision: Precision,
     n_batch: usize,
-    pool: ThreadPool,
+    pool: Arc<ThreadPool>,
     scratch: Scratch,
     /// The model on the GPU, when the session runs there.
     #[cfg(feature = "cuda")]
@@ -44,45 +49,55 @@ pub struct Session<'m> {
     notice: Option<String>,
 }
 
-impl<'m> Session<'m> {
-    /// A session whose forward passes run on as many threads as the current rayon
-    /// pool has (so `pool.install(|| Session::new(..))` sets the thread count; the
-    /// global pool has one per logical CPU). Results do not depend on it.
-    pub fn new(model: &'m Model, opts: &SessionOptions) -> Result<Session<'m>> {
+/// A worker pool of `threads` threads in all (0: one per logical CPU), to share
+/// between sessions with [`Session::with_pool`].
+pub fn worker_pool(threads: usize) -> Result<Arc<ThreadPool>> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    ThreadPool::new(threads)
+        .map(Arc::new)
+        .map_err(|e| Error::Invalid(format!("cannot start {threads} worker threads: {e}")))
+}
+
+/// The number of positions a context of `n_ctx` tokens (0: the default) gives for
+/// `model`, or why it cannot have them.
+pub fn context_size(model: &Model, n_ctx: usize) -> Result<usize> {
+    let train = model.config.n_ctx_train;
+    match n_ctx {
+        0 => Ok(train.min(4096)),
+        n if n > train => Err(Error::Invalid(format!(
+            "--ctx {n} is larger than the model's context length {train}"
+        ))),
+        n => Ok(n),
+    }
+}
+
+impl Session {
+    /// A session whose forward passes run on a pool of its own with as many threads
+    /// as the current rayon pool has (so `pool.install(|| Session::new(..))` sets the
+    /// thread count; the global pool has one per logical CPU). Results do not depend
+    /// on it.
+    pub fn new(model: Arc<Model>, opts: &SessionOptions) -> Result<Session> {
+        let pool = worker_pool(rayon::current_num_threads())?;
+        Session::with_pool(model, opts, pool)
+    }
+
+    /// A session whose forward passes run on `pool`, which other sessions may share
+    /// (their passes then take turns).
+    pub fn with_pool(
+        model: Arc<Model>,
+        opts: &SessionOptions,
+        pool: Arc<ThreadPool>,
+    ) -> Result<Session> {
         let c = &model.config;
-        let n_ctx = match opts.n_ctx {
-            0 => c.n_ctx_train.min(4096),
-            n if n > c.n_ctx_train => {
-                return Err(Error::Invalid(format!(
-                    "--ctx {n} is larger than the model's context length {}",
-                    c.n_ctx_train
-                )))
-            }
-            n => n,
-        };
-        // The cache is sized from the file's context and --ctx: refuse one larger than
-        // this machine's memory (or than memory can be) instead of aborting on the
-        // allocation.
-        let kv_bytes = [2, c.n_layer, n_ctx, c.kv_dim(), opts.kv_type.bytes()]
-            .into_iter()
-            .try_fold(1usize, usize::checked_mul);
-        let total = crate::metrics::total_memory_bytes();
-        if kv_bytes.is_none_or(|b| total.is_some_and(|t| b as u64 > t)) {
-            return Err(Error::Invalid(format!(
-                "a KV cache of {n_ctx} positions needs {} of memory, more than this \
-                 machine has; lower --ctx",
-                kv_bytes.map_or("more bytes than fit in usize".into(), |b| format!(
-                    "{:.1} GiB",
-                    b as f64 / (1u64 << 30) as f64
-                ))
-            )));
-        }
-        let threads = rayon::current_num_threads();
-        let pool = ThreadPool::new(threads)
-            .map_err(|e| Error::Invalid(format!("cannot start {threads} worker threads: {e}")))?;
+        let n_ctx = context_size(&model, opts.n_ctx)?;
+        check_kv_fits(&model, 1, n_ctx, opts.kv_type)?;
+        let kv = KvCache::new(opts.kv_type, c.n_layer, n_ctx, c.kv_dim());
         Ok(Session {
             model,
-            kv: KvCache::new(opts.kv_type, c.n_layer, n_ctx, c.kv_dim()),
+            kv,
             pos: 0,
             precision: opts.precision,
             n_batch: opts.n_batch.max(1),
@@ -99,10 +114,10 @@ impl<'m> Session<'m> {
     /// cache whatever `opts.precision` and `opts.kv_type` say. `Device::Auto` falls
     /// back to the CPU and records why in [`Session::notice`].
     pub fn with_device(
-        model: &'m Model,
+        model: Arc<Model>,
         opts: &SessionOptions,
         device: Device,
-    ) -> Result<Session<'m>> {
+    ) -> Result<Session> {
         #[allow(unused_mut)]
         let mut s = Session::new(model, opts)?;
         match device {
@@ -114,7 +129,7 @@ impl<'m> Session<'m> {
             #[cfg(feature = "cuda")]
             Device::Cuda | Device::Auto => {
                 let started = edgelm_kernels::cuda::Gpu::new(0).and_then(|gpu| {
-                    crate::model::CudaForward::new(gpu, model, s.n_ctx(), s.n_batch)
+                    crate::model::CudaForward::new(gpu, &s.model, s.n_ctx(), s.n_batch)
                 });
                 match started {
                     Ok(f) => s.gpu = Some(Box::new(f)),
@@ -165,8 +180,8 @@ impl<'m> Session<'m> {
         self.pool.threads()
     }
 
-    pub fn model(&self) -> &'m Model {
-        self.model
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
     }
 
     /// Tokens in the cache.
@@ -235,10 +250,13 @@ impl<'m> Session<'m> {
                 out.extend_from_slice(&logits);
                 continue;
             }
+            let mut seg = [Segment {
+                tokens: batch,
+                pos0: self.pos,
+                kv: &mut self.kv,
+            }];
             let logits = self.model.forward(
-                batch,
-                self.pos,
-                &mut self.kv,
+                &mut seg,
                 self.precision,
                 logits_for,
                 &self.pool,
@@ -255,4 +273,27 @@ impl<'m> Session<'m> {
         }
         Ok(out)
     }
+}
+
+/// Refuses caches for `slots` sequences of `n_ctx` positions that need more memory
+/// than this machine has (or than can be counted), instead of aborting on the
+/// allocation.
+pub(crate) fn check_kv_fits(model: &Model, slots: usize, n_ctx: usize, ty: KvType) -> Result<()> {
+    let c = &model.config;
+    let kv_bytes = [slots, 2, c.n_layer, n_ctx, c.kv_dim(), ty.bytes()]
+        .into_iter()
+        .try_fold(1usize, usize::checked_mul);
+    let total = crate::metrics::total_memory_bytes();
+    if kv_bytes.is_none_or(|b| total.is_some_and(|t| b as u64 > t)) {
+        return Err(Error::Invalid(format!(
+            "a KV cache of {} positions needs {} of memory, more than this \
+             machine has; lower --ctx",
+            slots.saturating_mul(n_ctx),
+            kv_bytes.map_or("more bytes than fit in usize".into(), |b| format!(
+                "{:.1} GiB",
+                b as f64 / (1u64 << 30) as f64
+            ))
+        )));
+    }
+    Ok(())
 }

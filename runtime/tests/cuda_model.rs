@@ -7,6 +7,7 @@
 #![cfg(feature = "cuda")]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use edgelm_runtime::device::Device;
 use edgelm_runtime::kv_cache::KvType;
@@ -39,9 +40,9 @@ fn opts(n_batch: usize) -> SessionOptions {
 }
 
 /// A CPU and a GPU session, or `None` (after saying why) without a usable GPU.
-fn sessions(model: &Model, n_batch: usize) -> Option<(Session<'_>, Session<'_>)> {
-    let cpu = Session::with_device(model, &opts(n_batch), Device::Cpu).unwrap();
-    match Session::with_device(model, &opts(n_batch), Device::Cuda) {
+fn sessions(model: &Arc<Model>, n_batch: usize) -> Option<(Session, Session)> {
+    let cpu = Session::with_device(Arc::clone(model), &opts(n_batch), Device::Cpu).unwrap();
+    match Session::with_device(Arc::clone(model), &opts(n_batch), Device::Cuda) {
         Ok(gpu) => Some((cpu, gpu)),
         Err(e) => {
             skip(&format!("no usable GPU: {e}"));
@@ -67,7 +68,7 @@ fn ids(v: &Value) -> Vec<u32> {
 }
 
 /// Greedy continuation of `prompt` for `n` tokens, stopping after `eos` if given.
-fn greedy(s: &mut Session<'_>, prompt: &[u32], n: usize, eos: Option<u32>) -> Vec<u32> {
+fn greedy(s: &mut Session, prompt: &[u32], n: usize, eos: Option<u32>) -> Vec<u32> {
     s.reset();
     let mut logits = s.eval(prompt, LogitsFor::Last).unwrap();
     let mut out = Vec::new();
@@ -90,7 +91,7 @@ fn tiny_models_match_cpu_logits_and_reference_greedy_tokens() {
             &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
         )
         .unwrap();
-        let model = Model::load(dir.join(format!("{name}.gguf"))).unwrap();
+        let model = Arc::new(Model::load(dir.join(format!("{name}.gguf"))).unwrap());
         // Batches of 3: prefill crosses batch boundaries (pos0 > 0 within a prompt).
         let Some((mut cpu, mut gpu)) = sessions(&model, 3) else {
             return;
@@ -130,7 +131,7 @@ fn smollm2_matches_cpu_logits_and_reference_greedy_text() {
         &std::fs::read_to_string(fixtures().join("reference/smollm2_greedy.json")).unwrap(),
     )
     .unwrap();
-    let model = Model::load(&path).unwrap();
+    let model = Arc::new(Model::load(&path).unwrap());
     let Some((mut cpu, mut gpu)) = sessions(&model, 64) else {
         return;
     };

@@ -5,6 +5,7 @@
 //! model — for a plain adapter, an rsLoRA adapter, and two adapters merged in sequence.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use edgelm_compress::lora::LoraAdapter;
 use edgelm_compress::pipeline::{self, Options};
@@ -125,14 +126,14 @@ fn check_case(case: &str) {
         .map(|v| v.as_u64().unwrap() as u32)
         .collect();
     let want = read_f32s(&lora_dir().join(c["logits_file"].as_str().unwrap()));
-    let model = Model::load(&out).unwrap();
+    let model = Arc::new(Model::load(&out).unwrap());
     let opts = SessionOptions {
         n_ctx: 64,
         kv_type: KvType::F32,
         precision: Precision::Precise,
         n_batch: 8,
     };
-    let got = Session::new(&model, &opts)
+    let got = Session::new(Arc::clone(&model), &opts)
         .unwrap()
         .eval(&ids, LogitsFor::All)
         .unwrap();

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use edgelm_compress::pipeline::{self, Options};
 use edgelm_compress::recipe::{Override, Quant};
@@ -139,7 +140,7 @@ fn hf_f32_to_f16_runs_to_the_transformers_greedy_text() {
     let Some(hf) = smollm2_hf_dir() else { return };
     let out = temp_out("f16.gguf");
     compress(&hf, "F16", &[], &out);
-    let model = Model::load(&out).unwrap();
+    let model = Arc::new(Model::load(&out).unwrap());
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let text =
         std::fs::read_to_string(fixtures_dir().join("reference/smollm2_greedy.json")).unwrap();
@@ -161,7 +162,7 @@ fn hf_f32_to_f16_runs_to_the_transformers_greedy_text() {
         let prompt = tok.encode(p["prompt"].as_str().unwrap(), false, false);
         assert_eq!(prompt, ids(&p["prompt_ids"]), "{}", p["name"]);
         let want = ids(&p["generated_ids"]);
-        let mut session = Session::new(&model, &opts).unwrap();
+        let mut session = Session::new(Arc::clone(&model), &opts).unwrap();
         let mut sampler = Sampler::new(SamplerConfig {
             temperature: 0.0,
             ..SamplerConfig::default()
@@ -172,7 +173,7 @@ fn hf_f32_to_f16_runs_to_the_transformers_greedy_text() {
             &prompt,
             want.len(),
             |t| tok.is_eog(t),
-            |_| {},
+            |_| std::ops::ControlFlow::Continue(()),
         )
         .unwrap()
         .tokens;

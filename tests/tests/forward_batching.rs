@@ -4,6 +4,7 @@
 //! the same kernels on the same inputs, only the work is split differently.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use edgelm_runtime::kv_cache::KvType;
 use edgelm_runtime::model::{LogitsFor, Model};
@@ -11,7 +12,7 @@ use edgelm_runtime::session::{Session, SessionOptions};
 use edgelm_runtime::Precision;
 use edgelm_tests::{fixtures_dir, smollm2_path};
 
-fn logits(model: &Model, ids: &[u32], p: Precision, threads: usize, batch: usize) -> Vec<f32> {
+fn logits(model: &Arc<Model>, ids: &[u32], p: Precision, threads: usize, batch: usize) -> Vec<f32> {
     let opts = SessionOptions {
         n_ctx: 64,
         kv_type: match p {
@@ -25,13 +26,15 @@ fn logits(model: &Model, ids: &[u32], p: Precision, threads: usize, batch: usize
         .num_threads(threads)
         .build()
         .unwrap();
-    let mut s = pool.install(|| Session::new(model, &opts)).unwrap();
+    let mut s = pool
+        .install(|| Session::new(Arc::clone(model), &opts))
+        .unwrap();
     assert_eq!(s.threads(), threads);
     s.eval(ids, LogitsFor::All).unwrap()
 }
 
 fn check(path: &Path, ids: &[u32]) {
-    let model = Model::load(path).unwrap();
+    let model = Arc::new(Model::load(path).unwrap());
     for p in [Precision::Fast, Precision::Precise] {
         let want = logits(&model, ids, p, 1, 1);
         assert_eq!(want.len(), ids.len() * model.vocab_size());

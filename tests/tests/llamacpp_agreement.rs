@@ -3,6 +3,7 @@
 //! (`llama`, BPE) and Gemma 3 270M (`gemma3`, SentencePiece).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use edgelm_runtime::generate::generate;
 use edgelm_runtime::model::{LogitsFor, Model};
@@ -52,7 +53,7 @@ fn perplexity_is_within_half_a_percent_of_llama_perplexity() {
 }
 
 fn perplexity_case(path: &std::path::Path, r: &Value) {
-    let model = Model::load(path).unwrap();
+    let model = Arc::new(Model::load(path).unwrap());
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let text = std::fs::read_to_string(fixtures_dir().join("text/gpl-3.txt")).unwrap();
     let tokens = tok.encode(text.strip_suffix('\n').unwrap(), true, false);
@@ -62,7 +63,7 @@ fn perplexity_case(path: &std::path::Path, r: &Value) {
         n_batch: n_ctx,
         ..SessionOptions::default()
     };
-    let mut session = Session::new(&model, &opts).unwrap();
+    let mut session = Session::new(Arc::clone(&model), &opts).unwrap();
     // As llama-perplexity: each chunk starts with BOS where the model adds one.
     let bos = tok.bos().filter(|_| tok.add_bos());
     let est = perplexity(&mut session, &tokens, bos, |_, _| {}).unwrap();
@@ -99,11 +100,11 @@ fn greedy_text_equals_llama_cpp() {
 const NEAR_TIE: f32 = 0.05;
 
 fn greedy_case(path: &std::path::Path, r: &Value) {
-    let model = Model::load(path).unwrap();
+    let model = Arc::new(Model::load(path).unwrap());
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     for (name, c) in r.as_object().unwrap() {
         let prompt = tok.encode(c["prompt"].as_str().unwrap(), true, true);
-        let mut session = Session::new(&model, &SessionOptions::default()).unwrap();
+        let mut session = Session::new(Arc::clone(&model), &SessionOptions::default()).unwrap();
         let mut sampler = Sampler::new(SamplerConfig {
             temperature: 0.0,
             ..SamplerConfig::default()
@@ -114,7 +115,7 @@ fn greedy_case(path: &std::path::Path, r: &Value) {
             &prompt,
             32,
             |t| tok.is_eog(t),
-            |_| {},
+            |_| std::ops::ControlFlow::Continue(()),
         )
         .unwrap();
         let want_text = c["generated_text"].as_str().unwrap();
@@ -135,7 +136,7 @@ fn greedy_case(path: &std::path::Path, r: &Value) {
             precision: edgelm_runtime::Precision::Precise,
             ..SessionOptions::default()
         };
-        let mut s = Session::new(&model, &opts).unwrap();
+        let mut s = Session::new(Arc::clone(&model), &opts).unwrap();
         let context: Vec<u32> = prompt.iter().chain(&want[..k]).copied().collect();
         let logits = s.eval(&context, LogitsFor::Last).unwrap();
         let mut top: Vec<f32> = logits.to_vec();

@@ -11,6 +11,7 @@ use edgelm_runtime::tokenizer::Tokenizer;
 use edgelm_runtime::Precision;
 use edgelm_tests::{fixtures_dir, max_abs_diff, read_f32s, smollm2_path};
 use serde_json::Value;
+use std::sync::Arc;
 
 fn reference() -> Value {
     let p = fixtures_dir().join("reference/smollm2_greedy.json");
@@ -45,8 +46,8 @@ fn options(precision: Precision) -> SessionOptions {
     }
 }
 
-fn greedy(model: &Model, tok: &Tokenizer, prompt: &[u32], n: usize, p: Precision) -> Vec<u32> {
-    let mut session = Session::new(model, &options(p)).unwrap();
+fn greedy(model: &Arc<Model>, tok: &Tokenizer, prompt: &[u32], n: usize, p: Precision) -> Vec<u32> {
+    let mut session = Session::new(Arc::clone(model), &options(p)).unwrap();
     let mut sampler = Sampler::new(SamplerConfig {
         temperature: 0.0,
         ..SamplerConfig::default()
@@ -57,7 +58,7 @@ fn greedy(model: &Model, tok: &Tokenizer, prompt: &[u32], n: usize, p: Precision
         prompt,
         n,
         |t| tok.is_eog(t),
-        |_| {},
+        |_| std::ops::ControlFlow::Continue(()),
     )
     .unwrap()
     .tokens
@@ -75,7 +76,7 @@ fn must_match(margins: &[f32], tie: f32) -> usize {
 #[test]
 fn precise_greedy_equals_transformers_token_for_token() {
     let Some(path) = smollm2_path() else { return };
-    let model = Model::load(&path).unwrap();
+    let model = Arc::new(Model::load(&path).unwrap());
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let r = reference();
     let mut entries: Vec<&Value> = r["prompts"].as_array().unwrap().iter().collect();
@@ -110,7 +111,7 @@ fn precise_greedy_equals_transformers_token_for_token() {
 #[test]
 fn the_issue_prompts_give_the_reference_text_and_stop_at_eos() {
     let Some(path) = smollm2_path() else { return };
-    let model = Model::load(&path).unwrap();
+    let model = Arc::new(Model::load(&path).unwrap());
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let france = tok.encode("The capital of France is", true, true);
     assert_eq!(france, [504, 3575, 282, 4649, 314]);
@@ -131,7 +132,7 @@ fn the_issue_prompts_give_the_reference_text_and_stop_at_eos() {
 #[test]
 fn last_prompt_logits_match_transformers() {
     let Some(path) = smollm2_path() else { return };
-    let model = Model::load(&path).unwrap();
+    let model = Arc::new(Model::load(&path).unwrap());
     let r = reference();
     for e in r["prompts"].as_array().unwrap() {
         let Some(file) = e["last_logits_file"].as_str() else {
@@ -142,7 +143,7 @@ fn last_prompt_logits_match_transformers() {
         // The fast path quantizes activations to 8 bits as ggml does; over 30 layers that
         // moves logits of magnitude ~20 by up to a few tenths.
         for (precision, tol) in [(Precision::Precise, 2e-3), (Precision::Fast, 1.0)] {
-            let mut s = Session::new(&model, &options(precision)).unwrap();
+            let mut s = Session::new(Arc::clone(&model), &options(precision)).unwrap();
             let got = s.eval(&prompt, LogitsFor::Last).unwrap();
             let d = max_abs_diff(&got, &want);
             eprintln!("{}: {precision:?} max |diff| {d:.2e}", e["name"]);
@@ -158,7 +159,7 @@ fn last_prompt_logits_match_transformers() {
 #[test]
 fn fast_path_agrees_with_transformers_until_a_near_tie() {
     let Some(path) = smollm2_path() else { return };
-    let model = Model::load(&path).unwrap();
+    let model = Arc::new(Model::load(&path).unwrap());
     let tok = Tokenizer::from_gguf(&model.file).unwrap();
     let r = reference();
     for e in r["prompts"].as_array().unwrap() {

@@ -9,6 +9,7 @@ use edgelm_runtime::session::{Session, SessionOptions};
 use edgelm_runtime::Precision;
 use edgelm_tests::{fixtures_dir, max_abs_diff, read_f32s};
 use serde_json::Value;
+use std::sync::Arc;
 
 fn check(name: &str) {
     let dir = fixtures_dir().join("tiny");
@@ -22,7 +23,7 @@ fn check(name: &str) {
         .map(|v| v.as_u64().unwrap() as u32)
         .collect();
     let want = read_f32s(&dir.join(format!("{name}_logits.f32")));
-    let model = Model::load(dir.join(format!("{name}.gguf"))).unwrap();
+    let model = Arc::new(Model::load(dir.join(format!("{name}.gguf"))).unwrap());
     assert_eq!(
         model.config.arch.name,
         meta["gguf_architecture"].as_str().unwrap()
@@ -41,7 +42,7 @@ fn check(name: &str) {
             precision,
             n_batch: batch,
         };
-        let mut s = Session::new(&model, &opts).unwrap();
+        let mut s = Session::new(Arc::clone(&model), &opts).unwrap();
         let got = s.eval(&ids, LogitsFor::All).unwrap();
         let d = max_abs_diff(&got, &want);
         eprintln!("{name}: {precision:?} batch {batch}: max |diff| {d:.2e}");
@@ -66,7 +67,7 @@ fn check(name: &str) {
         precision: Precision::Precise,
         n_batch: 8,
     };
-    let mut s = Session::new(&model, &opts).unwrap();
+    let mut s = Session::new(Arc::clone(&model), &opts).unwrap();
     let mut logits = s.eval(&ids, LogitsFor::Last).unwrap();
     let mut greedy = Vec::new();
     for _ in 0..8 {

@@ -42,6 +42,9 @@ pub struct Scratch {
     logits: Vec<f32>,
     /// Attention scores and a converted cache row, one part per thread.
     attend: Vec<f32>,
+    /// Each token's position in its sequence.
+    pos: Vec<usize>,
+    blocks: Vec<QueryBlock>,
 }
 
 /// The first `len` elements of `v`, growing it if needed.
@@ -52,18 +55,26 @@ fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut v[..len]
 }
 
+/// One sequence's part of a batched forward pass: its new tokens, the position of
+/// the first, and the cache they attend over and are appended to.
+pub struct Segment<'a> {
+    pub tokens: &'a [u32],
+    pub pos0: usize,
+    pub kv: &'a mut KvCache,
+}
+
 impl Model {
-    /// Runs `tokens` at positions `pos0..pos0 + tokens.len()` on `pool`, appending
-    /// their keys and values to `kv`, and returns logits (`vocab` per requested
-    /// position), which live in `scratch` until the next call.
+    /// Runs the tokens of every segment at their positions on `pool`, as one batch:
+    /// each weight matrix is read once for all of them, and each segment attends over
+    /// its own cache. Appends their keys and values to their caches and returns logits
+    /// (`vocab` per requested row: the last token of each segment, or every token),
+    /// which live in `scratch` until the next call. A segment's results are
+    /// bit-identical to running it alone.
     ///
-    /// The caller checks that token ids are in the vocabulary and positions fit `kv`.
-    #[allow(clippy::too_many_arguments)]
+    /// The caller checks that token ids are in the vocabulary and positions fit the caches.
     pub fn forward<'s>(
         &self,
-        tokens: &[u32],
-        pos0: usize,
-        kv: &mut KvCache,
+        segs: &mut [Segment<'_>],
         precision: Precision,
         logits_for: LogitsFor,
         pool: &ThreadPool,
@@ -72,11 +83,19 @@ impl Model {
         let c = &self.config;
         let w = &self.weights;
         let f = &self.file;
-        let n = tokens.len();
+        let n: usize = segs.iter().map(|s| s.tokens.len()).sum();
+        assert!(n > 0, "forward: no tokens");
         let d = c.n_embd;
         let (qd, kvd) = (c.q_dim(), c.kv_dim());
 
         let s = scratch;
+        // Each token's position in its own sequence.
+        s.pos.clear();
+        for seg in segs.iter() {
+            s.pos.extend(seg.pos0..seg.pos0 + seg.tokens.len());
+        }
+        query_blocks(segs, &mut s.blocks);
+        let pos = &s.pos[..];
         let x = sized(&mut s.x, n * d);
         let xn = sized(&mut s.xn, n * d);
         let q = sized(&mut s.q, n * qd);
@@ -86,6 +105,7 @@ impl Model {
         let gate = sized(&mut s.gate, n * c.n_ff);
         let up = sized(&mut s.up, n * c.n_ff);
         let delta = sized(&mut s.delta, n * d);
+        let tokens = segs.iter().flat_map(|s| s.tokens.iter());
 
         let arch = c.arch;
         for (row, &id) in x.chunks_exact_mut(d).zip(tokens) {
@@ -97,7 +117,7 @@ impl Model {
         }
         if let Some(pe) = &w.position_embd {
             for (t, row) in x.chunks_exact_mut(d).enumerate() {
-                pe.row_f32(f, pos0 + t, &mut xn[..d]);
+                pe.row_f32(f, pos[t], &mut xn[..d]);
                 add_assign(row, &xn[..d]);
             }
         }
@@ -110,8 +130,8 @@ impl Model {
             None => norm_rows(x, w, c.rms_eps, out),
         };
         let angles = |base: f32| -> Vec<RopeAngles> {
-            (0..n)
-                .map(|t| RopeAngles::new(pos0 + t, c.n_rot, base, w.rope_freqs.as_deref()))
+            pos.iter()
+                .map(|&p| RopeAngles::new(p, c.n_rot, base, w.rope_freqs.as_deref()))
                 .collect()
         };
         let global_angles = angles(c.rope_base);
@@ -146,16 +166,20 @@ impl Model {
                 norm_in_place(q, qn, c.rms_eps, attn);
                 norm_in_place(k, kn, c.rms_eps, attn);
             }
-            for t in 0..n {
-                let (qt, kt) = (&mut q[t * qd..(t + 1) * qd], &mut k[t * kvd..(t + 1) * kvd]);
-                if let Some(style) = arch.rope {
-                    rope(qt, c.head_dim, &angles[t], style);
-                    rope(kt, c.head_dim, &angles[t], style);
+            let mut t = 0;
+            for seg in segs.iter_mut() {
+                for p in seg.pos0..seg.pos0 + seg.tokens.len() {
+                    let (qt, kt) = (&mut q[t * qd..(t + 1) * qd], &mut k[t * kvd..(t + 1) * kvd]);
+                    if let Some(style) = arch.rope {
+                        rope(qt, c.head_dim, &angles[t], style);
+                        rope(kt, c.head_dim, &angles[t], style);
+                    }
+                    seg.kv.write(li, p, kt, &v[t * kvd..(t + 1) * kvd]);
+                    t += 1;
                 }
-                kv.write(li, pos0 + t, kt, &v[t * kvd..(t + 1) * kvd]);
             }
             let window = window.unwrap_or(usize::MAX);
-            self.attention(kv, li, pos0, n, window, q, attn, pool, &mut s.attend);
+            self.attention(segs, &s.blocks, li, window, q, attn, pool, &mut s.attend);
             matmul_in(pool, &layer.wo.view(f), attn, n, delta, precision);
             add_bias(delta, layer.bo.as_deref());
             add_residual(x, delta, layer.post_attn_norm.as_deref(), c.rms_eps, xn);
@@ -192,9 +216,17 @@ impl Model {
             add_residual(x, delta, layer.post_ffn_norm.as_deref(), c.rms_eps, xn);
         }
 
-        let rows = match logits_for {
-            LogitsFor::Last => &x[(n - 1) * d..],
-            LogitsFor::All => &x[..],
+        let rows: &[f32] = match logits_for {
+            LogitsFor::All => x,
+            LogitsFor::Last => {
+                // Each segment's last row, gathered at the front of `delta`.
+                let mut end = 0;
+                for (i, seg) in segs.iter().enumerate() {
+                    end += seg.tokens.len();
+                    delta[i * d..(i + 1) * d].copy_from_slice(&x[(end - 1) * d..end * d]);
+                }
+                &delta[..segs.len() * d]
+            }
         };
         let n_out = rows.len() / d;
         let xn = &mut xn[..rows.len()];
@@ -207,18 +239,17 @@ impl Model {
         logits
     }
 
-    /// Causal grouped-query attention of the `n` queries in `q` (positions from
-    /// `pos0`) over everything cached for layer `li`. A work item is a block of
-    /// consecutive queries and one key/value head, covering the query heads that
-    /// share it: the block shares each key and value read, the items keep both
-    /// threads busy even for one query (decode).
+    /// Causal grouped-query attention of every query in `q` over its own sequence's
+    /// cache for layer `li`. A work item is a block of consecutive queries of one
+    /// sequence and one key/value head, covering the query heads that share it: the
+    /// block shares each key and value read, the items keep every thread busy even for
+    /// one query (decode), and every sequence of a batch is one pass over the threads.
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
-        kv: &KvCache,
+        segs: &[Segment<'_>],
+        blocks: &[QueryBlock],
         li: usize,
-        pos0: usize,
-        n: usize,
         window: usize,
         q: &[f32],
         out: &mut [f32],
@@ -229,43 +260,46 @@ impl Model {
         let hd = c.head_dim;
         let group = c.n_head / c.n_head_kv;
         let width = group * hd;
-        let (keys, values) = (kv.keys(li), kv.values(li));
-        let block = n.min(ATTENTION_QUERIES);
-        let blocks = n.div_ceil(block);
-        let head = |t: usize, g: usize| KvHead {
-            stride: kv.row_len(),
+        let head = |b: &QueryBlock, g: usize| KvHead {
+            stride: segs[b.seg].kv.row_len(),
             offset: g * hd,
             head_dim: hd,
-            span: pos0 + t + 1,
+            span: b.pos + 1,
             window,
             softcap: c.attn_softcap,
         };
+        let block = blocks.iter().map(|b| b.queries).max().unwrap_or(1);
         // Per thread: the item's queries gathered, then the attention scratch (sized
-        // for a block ending at the last query, the largest).
-        let per_thread = block * width + attend_scratch_len(block, group, &head(n - block, 0));
+        // for the largest block's needs).
+        let need = blocks
+            .iter()
+            .map(|b| attend_scratch_len(b.queries, group, &head(b, 0)))
+            .max()
+            .unwrap_or(0);
+        let per_thread = block * width + need;
         // The items' outputs, item after item: block b's for head g at item b·n_kv + g.
-        let items_len = blocks * c.n_head_kv * block * width;
+        let items_len = blocks.len() * c.n_head_kv * block * width;
         let buf = sized(scratch, items_len + per_thread * pool.threads());
         let (items, part) = buf.split_at_mut(items_len);
         let row = c.n_head * hd;
         let scale = 1.0 / (hd as f32).sqrt();
         pool.for_each_chunk(items, block * width, part, &|i, o, part| {
-            let (b, g) = (i / c.n_head_kv, i % c.n_head_kv);
-            let t0 = b * block;
-            let queries = block.min(n - t0);
+            let (b, g) = (&blocks[i / c.n_head_kv], i % c.n_head_kv);
+            let kv = &*segs[b.seg].kv;
+            let queries = b.queries;
             let (qg, rest) = part.split_at_mut(queries * width);
             for (t, qt) in qg.chunks_exact_mut(width).enumerate() {
-                qt.copy_from_slice(&q[(t0 + t) * row + g * width..][..width]);
+                qt.copy_from_slice(&q[(b.row + t) * row + g * width..][..width]);
             }
-            let h = head(t0, g);
+            let h = head(b, g);
             let need = attend_scratch_len(queries, group, &h);
             let o = &mut o[..queries * width];
             attend_group(
                 qg,
                 queries,
                 group,
-                keys,
-                values,
+                kv.keys(li),
+                kv.values(li),
                 &h,
                 scale,
                 &mut rest[..need],
@@ -273,11 +307,43 @@ impl Model {
             );
         });
         for (i, item) in items.chunks_exact(block * width).enumerate() {
-            let (b, g) = (i / c.n_head_kv, i % c.n_head_kv);
-            for (t, ot) in item.chunks_exact(width).take(n - b * block).enumerate() {
-                out[(b * block + t) * row + g * width..][..width].copy_from_slice(ot);
+            let (b, g) = (&blocks[i / c.n_head_kv], i % c.n_head_kv);
+            for (t, ot) in item.chunks_exact(width).take(b.queries).enumerate() {
+                out[(b.row + t) * row + g * width..][..width].copy_from_slice(ot);
             }
         }
+    }
+}
+
+/// Consecutive queries of one sequence attended together.
+#[derive(Clone, Copy, Debug)]
+struct QueryBlock {
+    /// The sequence (index into the segments).
+    seg: usize,
+    /// The first query's row in the batch.
+    row: usize,
+    /// The first query's position in its sequence.
+    pos: usize,
+    queries: usize,
+}
+
+/// Splits each segment into blocks of up to [`ATTENTION_QUERIES`] queries (of equal
+/// size but the last), as it would be split alone.
+fn query_blocks(segs: &[Segment<'_>], out: &mut Vec<QueryBlock>) {
+    out.clear();
+    let mut row = 0;
+    for (seg, s) in segs.iter().enumerate() {
+        let n = s.tokens.len();
+        let block = n.clamp(1, ATTENTION_QUERIES);
+        for t0 in (0..n).step_by(block) {
+            out.push(QueryBlock {
+                seg,
+                row: row + t0,
+                pos: s.pos0 + t0,
+                queries: block.min(n - t0),
+            });
+        }
+        row += n;
     }
 }
 

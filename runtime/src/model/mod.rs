@@ -14,7 +14,7 @@ pub use arch::Arch;
 pub use config::ModelConfig;
 #[cfg(feature = "cuda")]
 pub use cuda_forward::CudaForward;
-pub use forward::{LogitsFor, Scratch};
+pub use forward::{LogitsFor, Scratch, Segment};
 pub use weights::{Layer, Matrix, ModelWeights};
 
 use crate::error::{Error, Result};

@@ -1,12 +1,13 @@
 //! `edgelm_generate`: prompt in, text pieces out through a C callback, report at the end.
 //!
-//! The model runs on the session's worker pool, but the callback is always called on
-//! the thread that called `edgelm_generate` (a JNI callback must run on a thread
-//! attached to the JVM; a Swift closure may expect its own thread): the generating job
-//! hands each piece over and waits for the callback's answer before the next token.
+//! The model runs on a thread of its own (with the session's worker pool), but the
+//! callback is always called on the thread that called `edgelm_generate` (a JNI
+//! callback must run on a thread attached to the JVM; a Swift closure may expect its
+//! own thread): the generating thread hands each piece over and waits for the
+//! callback's answer before the next token.
 
-use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 use std::sync::TryLockError;
@@ -20,7 +21,7 @@ use edgelm_runtime::tokenizer::TextStream;
 use crate::guard::{arg_ref, arg_str, guard};
 use crate::model::{render, to_u32};
 use crate::session::{edgelm_session, State};
-use crate::status::{FfiError, FfiResult, Status, EDGELM_ERR_BUSY};
+use crate::status::{FfiError, FfiResult, Status, EDGELM_ERR_BUSY, EDGELM_ERR_SYSTEM};
 
 /// Token id passed with text that belongs to no single token (the flushed tail of an
 /// incomplete UTF-8 character).
@@ -150,11 +151,7 @@ fn run(
     if ids.is_empty() {
         return Err(FfiError::invalid("the prompt is empty after tokenization"));
     }
-    let State {
-        session,
-        pool,
-        opts,
-    } = state;
+    let State { session, opts } = state;
     session.reset();
     let mut sampler = Sampler::new(opts.sampler());
     let max = match max_tokens {
@@ -168,9 +165,9 @@ fn run(
     let cancel = &s.cancel;
     let mut result = None;
     let result_slot = &mut result;
-    pool.in_place_scope(|scope| {
-        scope.spawn(move |_| {
-            let early = Cell::new(None);
+    std::thread::scope(|scope| {
+        let job = move || {
+            let mut early = None;
             let mut delivered = 0usize;
             let mut stream = TextStream::default();
             // Hands a piece to the caller's thread; false when it says stop.
@@ -184,22 +181,22 @@ fn run(
                 &mut sampler,
                 &ids,
                 max,
-                // Ending "as if EOG" is how the loop learns of a stop request: it is
-                // asked right after each token is handed over.
-                |t| tok.is_eog(t) || early.get().is_some(),
+                |t| tok.is_eog(t),
                 |t| {
                     if cancel.load(Ordering::SeqCst) {
-                        early.set(Some(EarlyStop::Cancelled));
-                        return;
+                        early = Some(EarlyStop::Cancelled);
+                        return ControlFlow::Break(());
                     }
                     let piece = stream.push(&tok.decode_token(t));
                     delivered += 1;
                     if !send(piece, t) {
-                        early.set(Some(EarlyStop::Callback));
+                        early = Some(EarlyStop::Callback);
+                        return ControlFlow::Break(());
                     }
+                    ControlFlow::Continue(())
                 },
             );
-            if gen.is_ok() && early.get().is_none() {
+            if gen.is_ok() && early.is_none() {
                 let tail = stream.finish();
                 if !tail.is_empty() {
                     send(tail, EDGELM_TOKEN_NONE);
@@ -207,11 +204,20 @@ fn run(
             }
             *result_slot = Some(gen.map(|gen| Outcome {
                 gen,
-                early: early.get(),
+                early,
                 delivered,
             }));
             // `piece_tx` drops here, ending the caller's loop below.
-        });
+        };
+        let worker = std::thread::Builder::new()
+            .name("edgelm-generate".into())
+            .spawn_scoped(scope, job);
+        if let Err(e) = worker {
+            return Err(FfiError::new(
+                EDGELM_ERR_SYSTEM,
+                format!("starting the generation thread: {e}"),
+            ));
+        }
         for (bytes, token) in piece_rx.iter() {
             let go = match callback {
                 // SAFETY: the caller vouches for `callback` with `user_data`; `bytes`
@@ -225,11 +231,13 @@ fn run(
                 break;
             }
         }
-    });
+        // The scope joins the generation thread and re-raises its panic.
+        Ok(())
+    })?;
     match result {
         Some(r) => Ok(r?),
-        // The job always fills the slot unless it panicked, and in_place_scope
-        // re-raises that panic before we get here.
+        // The job always fills the slot unless it panicked, and the scope re-raises
+        // that panic before we get here.
         None => Err(FfiError::invalid("generation ended without a result")),
     }
 }
@@ -242,6 +250,8 @@ fn make_report(s: &edgelm_session, state: &State, out: &Outcome) -> edgelm_repor
         (None, StopReason::EndOfGeneration) => EDGELM_STOP_END_OF_GENERATION,
         (None, StopReason::MaxTokens) => EDGELM_STOP_MAX_TOKENS,
         (None, StopReason::ContextFull) => EDGELM_STOP_CONTEXT_FULL,
+        // Only our callback breaks the loop, and it records why.
+        (None, StopReason::Cancelled) => EDGELM_STOP_CANCELLED,
     };
     edgelm_report {
         load_ms: s.model.load_ms,

@@ -18,7 +18,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// What a model handle owns; sessions hold another reference to it.
 pub struct Loaded {
-    pub model: Model,
+    pub model: Arc<Model>,
     pub tokenizer: Tokenizer,
     pub load_ms: f64,
 }
@@ -55,7 +55,7 @@ fn load(path: &str) -> FfiResult<Loaded> {
     let model = Model::load(path)?;
     let tokenizer = Tokenizer::from_gguf(&model.file).map_err(Error::from)?;
     Ok(Loaded {
-        model,
+        model: Arc::new(model),
         tokenizer,
         load_ms: start.elapsed().as_secs_f64() * 1000.0,
     })

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use edgelm_runtime::kv_cache::KvType;
 use edgelm_runtime::metrics::physical_cores;
 use edgelm_runtime::sampler::SamplerConfig;
-use edgelm_runtime::session::{Session, SessionOptions};
+use edgelm_runtime::session::{worker_pool, Session, SessionOptions};
 use edgelm_runtime::Precision;
 
 use crate::guard::{arg_ref, guard, guard_quiet};
@@ -98,13 +98,12 @@ fn clock_seed() -> u64 {
 
 /// What a generation needs exclusively; behind the session's mutex.
 pub(crate) struct State {
-    /// Borrows `edgelm_session::model`'s `Model`; see the SAFETY note in `edgelm_session_new`.
-    pub session: Session<'static>,
-    pub pool: rayon::ThreadPool,
+    /// Holds its own reference to the model and its own worker pool.
+    pub session: Session,
     pub opts: edgelm_session_options,
 }
 
-/// Opaque to C. Field order matters: `state` borrows from `model` and is dropped first.
+/// Opaque to C.
 #[allow(non_camel_case_types)]
 pub struct edgelm_session {
     /// Set by `edgelm_cancel` from any thread; read between tokens.
@@ -155,35 +154,16 @@ pub unsafe extern "C" fn edgelm_session_new(
                 opts.n_batch as usize
             },
         };
-        // SAFETY: the `Model` lives in the `Arc` heap allocation, which does not move
-        // and outlives this `Session`: the `edgelm_session` holds a clone of the `Arc`
-        // and drops `state` (holding the `Session`) before `model`. The `'static`
-        // borrow never leaves the session.
-        let model_ref: &'static Loaded = unsafe { &*Arc::as_ptr(&model) };
         let threads = match opts.n_threads {
             0 => physical_cores(),
             n => n as usize,
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("edgelm-{i}"))
-            .build()
-            .map_err(|e| {
-                FfiError::new(
-                    EDGELM_ERR_SYSTEM,
-                    format!("starting {threads} worker threads: {e}"),
-                )
-            })?;
-        // Inside the pool: a session's forward passes run on as many workers as the
-        // pool it is made in has, so made outside it would ignore `n_threads`.
-        let session = pool.install(|| Session::new(&model_ref.model, &session_opts))?;
+        let pool =
+            worker_pool(threads).map_err(|e| FfiError::new(EDGELM_ERR_SYSTEM, e.to_string()))?;
+        let session = Session::with_pool(Arc::clone(&model.model), &session_opts, pool)?;
         let handle = Box::new(edgelm_session {
             cancel: AtomicBool::new(false),
-            state: Mutex::new(State {
-                session,
-                pool,
-                opts,
-            }),
+            state: Mutex::new(State { session, opts }),
             model,
         });
         // SAFETY: `out` checked non-null above.

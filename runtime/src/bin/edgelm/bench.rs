@@ -3,6 +3,7 @@
 //! be compared number for number on the same GGUF file.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -67,7 +68,7 @@ pub fn main(a: BenchArgs) -> Result<()> {
         let mut rng = SplitMix64::new(42);
         let mut random_ids =
             |n: usize| -> Vec<u32> { (0..n).map(|_| (rng.next_u64() % vocab) as u32).collect() };
-        let mut session = Session::with_device(model, &opts, a.device)?;
+        let mut session = Session::with_device(Arc::clone(model), &opts, a.device)?;
         if let Some(n) = session.notice() {
             eprintln!("edgelm: {n}");
         }

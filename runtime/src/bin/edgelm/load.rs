@@ -1,6 +1,7 @@
 //! Shared start-up: thread pool, model and tokenizer, timed.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -8,7 +9,7 @@ use edgelm_runtime::model::Model;
 use edgelm_runtime::tokenizer::Tokenizer;
 
 pub struct Loaded {
-    pub model: Model,
+    pub model: Arc<Model>,
     pub tokenizer: Tokenizer,
     pub load_ms: f64,
 }
@@ -20,7 +21,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
     edgelm_runtime::model::check_vocab(path, &tokenizer, model.vocab_size())?;
     Ok(Loaded {
-        model,
+        model: Arc::new(model),
         tokenizer,
         load_ms: start.elapsed().as_secs_f64() * 1000.0,
     })

@@ -1,6 +1,7 @@
 //! `edgelm perplexity`: llama-perplexity's estimate on a text file.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -69,7 +70,7 @@ pub fn main(a: PerplexityArgs) -> Result<()> {
             },
             n_batch: a.ctx,
         };
-        let mut session = Session::new(&loaded.model, &opts)?;
+        let mut session = Session::new(Arc::clone(&loaded.model), &opts)?;
         eprintln!(
             "perplexity: {} tokens, {} chunks of {}, {} threads",
             tokens.len(),

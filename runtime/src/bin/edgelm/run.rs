@@ -1,7 +1,9 @@
 //! `edgelm run`: generate text, stream it to stdout, report to stderr (or JSON).
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -151,7 +153,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
         },
         n_batch: a.batch,
     };
-    let session = Session::with_device(model, &opts, a.device)?;
+    let session = Session::with_device(Arc::clone(model), &opts, a.device)?;
     if let Some(n) = session.notice() {
         eprintln!("edgelm: {n}");
     }
@@ -189,6 +191,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
                 let _ = lock.write_all(piece.as_bytes());
                 let _ = lock.flush();
             }
+            ControlFlow::Continue(())
         },
     )?;
     // Wall time from the start of `main` to the first sampled token (None if none was).

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::lora::LoraAdapter;
 use crate::recipe::{self, Override, Quant, TensorShape};
 use crate::report::{rel, LoraEffect, Report, TensorReport};
-use crate::source::{names, Checkpoint, SourceTensor};
+use crate::source::{Checkpoint, SourceTensor};
 use crate::CompressError;
 
 /// ggml's quantization format version, written as `general.quantization_version`.
@@ -171,7 +171,7 @@ fn process(
     ty: GgmlType,
     loras: &[LoraAdapter],
 ) -> Result<(Vec<u8>, TensorReport), CompressError> {
-    let (rows, cols) = (t.rows(), t.cols());
+    let cols = t.cols();
     let mut w = ckpt.load(t)?;
     let mut base = None;
     if let Some(hf) = &t.hf_name {
@@ -182,16 +182,12 @@ fn process(
         if !targeted.is_empty() {
             base = Some(w.clone());
             for a in targeted {
-                a.merge_into(hf, [rows, cols], &mut w)?;
+                a.merge_into(hf, t.source_shape(), &mut w)?;
             }
         }
     }
-    let to_ggml = |v: Vec<f32>| match t.rope_heads {
-        Some(h) => names::permute_rows(&v, cols, h),
-        None => v,
-    };
-    let w = to_ggml(w);
-    let base = base.map(to_ggml);
+    let w = t.to_ggml(w);
+    let base = base.map(|b| t.to_ggml(b));
     let (bytes, m) = quantize_measured(ty, &w, base.as_deref(), cols)
         .map_err(|e| CompressError::Recipe(format!("tensor '{}' as {ty}: {e}", t.name)))?;
     // How much of the adapters' change is still in the file: the quantized merged weight

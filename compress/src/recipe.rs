@@ -162,9 +162,13 @@ pub struct TensorShape<'a> {
     pub has_output: bool,
 }
 
-/// Weights get quantized; norms, biases and other 1-D tensors stay F32.
+/// Weights get quantized; norms, biases and other 1-D tensors stay F32, and so do
+/// learned position embeddings (as llama.cpp's converter and llama-quantize keep them).
 pub fn is_quantizable(name: &str, dims: &[u64]) -> bool {
-    dims.len() >= 2 && name.ends_with("weight") && !name.ends_with("_norm.weight")
+    dims.len() >= 2
+        && name.ends_with("weight")
+        && !name.ends_with("_norm.weight")
+        && name != "position_embd.weight"
 }
 
 /// The type for one tensor; also says which override (index) decided it, if any.

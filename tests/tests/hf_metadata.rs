@@ -275,12 +275,12 @@ fn unsupported_inputs_are_errors_naming_the_file() {
 
     let s = Scratch::copy_of(&src, "arch");
     s.edit_json("config.json", |v| {
-        v["architectures"] = serde_json::json!(["GPT2LMHeadModel"]);
+        v["architectures"] = serde_json::json!(["MambaForCausalLM"]);
     });
     let e = HfConfig::load(&s.0).unwrap_err().to_string();
     assert!(e.starts_with(&path_in(&s, "config.json")), "{e}");
     assert!(
-        e.contains("GPT2LMHeadModel")
+        e.contains("MambaForCausalLM")
             && e.contains("LlamaForCausalLM")
             && e.contains("Qwen2ForCausalLM"),
         "{e}"

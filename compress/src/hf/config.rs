@@ -21,24 +21,58 @@ pub const GGML_QUANT_VERSION: u32 = 2;
 pub enum Arch {
     Llama,
     Qwen2,
+    Qwen3,
+    Gemma2,
+    Gemma3,
+    Phi3,
+    Gpt2,
 }
 
 impl Arch {
     /// The `general.architecture` value and key prefix.
     pub fn gguf_name(self) -> &'static str {
-        match self {
+        self.spec().name
+    }
+
+    /// The runtime's description of the architecture: its HF classes and tensor names.
+    pub fn spec(self) -> &'static edgelm_runtime::model::Arch {
+        let name = match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
-        }
+            Arch::Qwen3 => "qwen3",
+            Arch::Gemma2 => "gemma2",
+            Arch::Gemma3 => "gemma3",
+            Arch::Phi3 => "phi3",
+            Arch::Gpt2 => "gpt2",
+        };
+        edgelm_runtime::model::arch::find(name).expect("every compressor arch has a spec")
+    }
+
+    const ALL: [Arch; 7] = [
+        Arch::Llama,
+        Arch::Qwen2,
+        Arch::Qwen3,
+        Arch::Gemma2,
+        Arch::Gemma3,
+        Arch::Phi3,
+        Arch::Gpt2,
+    ];
+
+    /// The architecture whose spec lists Hugging Face class `class`.
+    pub fn from_hf_class(class: &str) -> Option<Arch> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.spec().hf_classes.contains(&class))
     }
 }
 
-/// `architectures[0]` values understood, and the GGUF architecture each becomes.
-pub const SUPPORTED_ARCHITECTURES: &[(&str, Arch)] = &[
-    ("LlamaForCausalLM", Arch::Llama),
-    ("MistralForCausalLM", Arch::Llama),
-    ("Qwen2ForCausalLM", Arch::Qwen2),
-];
+/// The Hugging Face classes (`architectures[0]`) understood, from the architecture specs.
+pub fn supported_architectures() -> Vec<&'static str> {
+    Arch::ALL
+        .iter()
+        .flat_map(|a| a.spec().hf_classes.iter().copied())
+        .collect()
+}
 
 /// RoPE scaling as llama.cpp represents it.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,9 +128,21 @@ pub struct HfConfig {
     pub dtype: Option<String>,
     /// Whether the converter writes `attention.key_length`/`value_length`: transformers'
     /// LlamaConfig always carries `head_dim`, Mistral's and Qwen2's only when given.
-    head_dim_written: bool,
+    pub(crate) head_dim_written: bool,
     /// `general.sampling.*` keys from `generation_config.json`, in the converter's order.
     sampling: Vec<(String, MetaValue)>,
+    /// The RoPE base of sliding-window layers, where the config gives one (Gemma 3).
+    pub rope_local_theta: Option<f32>,
+    /// `sliding_window` (Gemma, Phi-3), when set.
+    pub sliding_window: Option<u32>,
+    /// Whether `sliding_window_pattern` is 1 (no local layers; Gemma 3 then writes no window).
+    pub sliding_window_pattern_one: bool,
+    pub attn_logit_softcapping: Option<f32>,
+    pub final_logit_softcapping: Option<f32>,
+    /// Phi-3's `original_max_position_embeddings`.
+    pub original_max_position_embeddings: Option<u32>,
+    /// Phi-3's `partial_rotary_factor` (1 when absent).
+    pub partial_rotary_factor: f64,
 }
 
 impl HfConfig {
@@ -119,49 +165,75 @@ impl HfConfig {
         .ok_or_else(|| {
             CompressError::input(path, "no `architectures` list naming the model class")
         })?;
-        let arch = SUPPORTED_ARCHITECTURES
-            .iter()
-            .find(|(name, _)| *name == hf_architecture)
-            .map(|&(_, a)| a)
-            .ok_or_else(|| {
-                let names: Vec<&str> = SUPPORTED_ARCHITECTURES.iter().map(|(n, _)| *n).collect();
-                CompressError::input(
-                    path,
-                    format!(
-                        "unsupported architecture '{hf_architecture}' (supported: {})",
-                        names.join(", ")
-                    ),
-                )
-            })?;
+        let arch = Arch::from_hf_class(&hf_architecture).ok_or_else(|| {
+            let names = supported_architectures();
+            CompressError::input(
+                path,
+                format!(
+                    "unsupported architecture '{hf_architecture}' (supported: {})",
+                    names.join(", ")
+                ),
+            )
+        })?;
         // transformers picks the config class by model_type; it decides the defaults.
         let model_type = o.str("model_type")?.unwrap_or(match arch {
             Arch::Llama if hf_architecture.starts_with("Mistral") => "mistral",
-            Arch::Llama => "llama",
-            Arch::Qwen2 => "qwen2",
+            Arch::Gemma3 => "gemma3_text",
+            a => a.gguf_name(),
         });
+        let gpt2 = arch == Arch::Gpt2;
+        // GPT-2's own names for the sizes (its config class maps the common ones to them).
+        let key =
+            |common: &'static str, gpt2_key: &'static str| if gpt2 { gpt2_key } else { common };
 
-        let hidden_size = o.req_u32("hidden_size")?;
-        let num_hidden_layers = o.req_u32("num_hidden_layers")?;
-        let num_attention_heads = o.req_u32("num_attention_heads")?;
+        let hidden_size = o.req_u32(key("hidden_size", "n_embd"))?;
+        let num_hidden_layers = o.req_u32(key("num_hidden_layers", "n_layer"))?;
+        let num_attention_heads = o.req_u32(key("num_attention_heads", "n_head"))?;
         if num_attention_heads == 0 || hidden_size % num_attention_heads != 0 {
             return Err(CompressError::input(
                 path,
                 format!("hidden_size {hidden_size} is not a multiple of num_attention_heads {num_attention_heads}"),
             ));
         }
-        let num_key_value_heads = o.u32("num_key_value_heads")?.unwrap_or(num_attention_heads);
-        let explicit_head_dim = o.u32("head_dim")?;
-        let head_dim = explicit_head_dim.unwrap_or(hidden_size / num_attention_heads);
-        let head_dim_written = model_type == "llama" || explicit_head_dim.is_some();
+        // GPT-2 has neither: every head is a key/value head of hidden / heads.
+        let num_key_value_heads = match gpt2 {
+            true => num_attention_heads,
+            false => o.u32("num_key_value_heads")?.unwrap_or(num_attention_heads),
+        };
+        let explicit_head_dim = if gpt2 { None } else { o.u32("head_dim")? };
+        // The config classes' defaults where the file has none.
+        let class_head_dim = match arch {
+            Arch::Qwen3 => Some(128),
+            Arch::Gemma2 | Arch::Gemma3 => Some(256),
+            _ => None,
+        };
+        let head_dim = explicit_head_dim
+            .or(class_head_dim)
+            .unwrap_or(hidden_size / num_attention_heads);
+        let head_dim_written =
+            model_type == "llama" || explicit_head_dim.is_some() || class_head_dim.is_some();
 
-        let rope_params = match o.get("rope_parameters").or_else(|| o.get("rope_scaling")) {
+        let mut rope_params = match o.get("rope_parameters").or_else(|| o.get("rope_scaling")) {
             Some(Value::Object(m)) => m.clone(),
             _ => Map::new(),
         };
+        // Gemma 3 (transformers 5): per layer type; the global layers' are the model's.
+        let local_params = rope_params.get("sliding_attention").cloned();
+        if let Some(Value::Object(full)) = rope_params.get("full_attention").cloned() {
+            rope_params = full;
+        }
+        let rope_local_theta = match &local_params {
+            Some(Value::Object(m)) => Obj::from_map(path, m).f64("rope_theta")?,
+            _ => o.f64("rope_local_base_freq")?,
+        }
+        .map(|v| v as f32);
         let rp = Obj::from_map(path, &rope_params);
         let rope_theta = match rp.f64("rope_theta")? {
             Some(t) => t,
-            None => o.f64("rope_theta")?.unwrap_or(10000.0),
+            None => o.f64("rope_theta")?.unwrap_or(match arch {
+                Arch::Gemma3 => 1_000_000.0,
+                _ => 10000.0,
+            }),
         } as f32;
         let original_ctx = match rp.u32("original_max_position_embeddings")? {
             Some(v) => Some(v),
@@ -171,9 +243,40 @@ impl HfConfig {
 
         let default_ctx = match model_type {
             "mistral" => 4096 * 32,
-            "qwen2" => 32768,
+            "qwen2" | "qwen3" => 32768,
+            "gemma3_text" => 131072,
+            "gemma2" => 8192,
+            "phi3" => 4096,
             _ => 2048,
         };
+        // GPT-2's converter writes n_ctx (n_positions in transformers 5 configs).
+        let context = match gpt2 {
+            true => match o.u32("n_ctx")? {
+                Some(v) => Some(v),
+                None => o.u32("n_positions")?,
+            },
+            false => o.u32("max_position_embeddings")?,
+        };
+        let intermediate_size = match gpt2 {
+            // The converter writes 4 × n_embd whatever n_inner says.
+            true => match o.u32("n_inner")? {
+                Some(v) if v != 4 * hidden_size => {
+                    return Err(CompressError::input(
+                        path,
+                        format!(
+                            "GPT-2 n_inner {v} is not 4 × n_embd; llama.cpp's gpt2 assumes it is"
+                        ),
+                    ))
+                }
+                _ => 4 * hidden_size,
+            },
+            false => o.req_u32("intermediate_size")?,
+        };
+        let partial_rotary_factor = match rp.f64("partial_rotary_factor")? {
+            Some(v) => v,
+            None => o.f64("partial_rotary_factor")?.unwrap_or(1.0),
+        };
+        let softcap = |k: &str| o.f64(k).map(|v| v.map(|v| v as f32));
         let dtype = match o.str("torch_dtype")? {
             Some(d) => Some(d.to_string()),
             None => o.str("dtype")?.map(str::to_string),
@@ -192,18 +295,25 @@ impl HfConfig {
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            intermediate_size: o.req_u32("intermediate_size")?,
+            intermediate_size,
             vocab_size: o.req_u32("vocab_size")?,
             rms_norm_eps: o.f64("rms_norm_eps")?.unwrap_or(1e-6) as f32,
             layer_norm_eps,
             rope_theta,
             rope_scaling,
-            max_position_embeddings: o.u32("max_position_embeddings")?.unwrap_or(default_ctx),
+            max_position_embeddings: context.unwrap_or(default_ctx),
             tie_word_embeddings: o.bool("tie_word_embeddings")?.unwrap_or(false),
             attention_bias: o.bool("attention_bias")?.unwrap_or(false),
             dtype,
             head_dim_written,
             sampling: Vec::new(),
+            rope_local_theta,
+            sliding_window: o.u32("sliding_window")?,
+            sliding_window_pattern_one: o.u32("sliding_window_pattern")? == Some(1),
+            attn_logit_softcapping: softcap("attn_logit_softcapping")?,
+            final_logit_softcapping: softcap("final_logit_softcapping")?,
+            original_max_position_embeddings: original_ctx,
+            partial_rotary_factor,
         };
         cfg.check()?;
         Ok(cfg)
@@ -235,6 +345,9 @@ impl HfConfig {
                 "num_attention_heads {} cannot be grouped over num_key_value_heads {}",
                 self.num_attention_heads, self.num_key_value_heads
             ));
+        }
+        if self.arch == Arch::Phi3 && self.original_max_position_embeddings.is_none() {
+            return bad("Phi-3 needs `original_max_position_embeddings` (llama.cpp's converter writes it as rope.scaling.original_context_length)".into());
         }
         // RoPE rotates pairs of dimensions.
         if !self.head_dim.is_multiple_of(2) {
@@ -319,105 +432,11 @@ impl HfConfig {
         }
         put("general.name".into(), MetaValue::String(name.into()));
 
-        put(
-            format!("{a}.block_count"),
-            MetaValue::U32(self.num_hidden_layers),
-        );
-        put(
-            format!("{a}.context_length"),
-            MetaValue::U32(self.max_position_embeddings),
-        );
-        put(
-            format!("{a}.embedding_length"),
-            MetaValue::U32(self.hidden_size),
-        );
-        put(
-            format!("{a}.feed_forward_length"),
-            MetaValue::U32(self.intermediate_size),
-        );
-        put(
-            format!("{a}.attention.head_count"),
-            MetaValue::U32(self.num_attention_heads),
-        );
-        put(
-            format!("{a}.attention.head_count_kv"),
-            MetaValue::U32(self.num_key_value_heads),
-        );
-        match &self.rope_scaling {
-            RopeScaling::None | RopeScaling::Llama3 { .. } => {}
-            RopeScaling::Linear { factor } => {
-                put(
-                    format!("{a}.rope.scaling.type"),
-                    MetaValue::String("linear".into()),
-                );
-                put(format!("{a}.rope.scaling.factor"), MetaValue::F32(*factor));
-            }
-            RopeScaling::Yarn {
-                factor,
-                original_context_length,
-                ext_factor,
-                attn_factor,
-                beta_fast,
-                beta_slow,
-            } => {
-                put(
-                    format!("{a}.rope.scaling.type"),
-                    MetaValue::String("yarn".into()),
-                );
-                put(format!("{a}.rope.scaling.factor"), MetaValue::F32(*factor));
-                put(
-                    format!("{a}.rope.scaling.original_context_length"),
-                    MetaValue::U32(*original_context_length),
-                );
-                let optional = [
-                    ("yarn_ext_factor", ext_factor),
-                    ("yarn_attn_factor", attn_factor),
-                    ("yarn_beta_fast", beta_fast),
-                    ("yarn_beta_slow", beta_slow),
-                ];
-                for (k, v) in optional {
-                    if let Some(v) = v {
-                        put(format!("{a}.rope.scaling.{k}"), MetaValue::F32(*v));
-                    }
-                }
-            }
-        }
-        put(
-            format!("{a}.rope.freq_base"),
-            MetaValue::F32(self.rope_theta),
-        );
-        put(
-            format!("{a}.attention.layer_norm_rms_epsilon"),
-            MetaValue::F32(self.rms_norm_eps),
-        );
-        if let Some(eps) = self.layer_norm_eps {
-            put(
-                format!("{a}.attention.layer_norm_epsilon"),
-                MetaValue::F32(eps),
-            );
-        }
-        if self.head_dim_written {
-            put(
-                format!("{a}.attention.key_length"),
-                MetaValue::U32(self.head_dim),
-            );
-            put(
-                format!("{a}.attention.value_length"),
-                MetaValue::U32(self.head_dim),
-            );
-        }
-        put("general.file_type".into(), MetaValue::U32(file_type));
-        if self.arch == Arch::Llama {
-            put(format!("{a}.vocab_size"), MetaValue::U32(self.vocab_size));
-            put(
-                format!("{a}.rope.dimension_count"),
-                MetaValue::U32(self.head_dim),
-            );
-        }
-        put(
+        out.extend(super::arch_metadata::hparams(self, file_type));
+        out.push((
             "general.quantization_version".into(),
             MetaValue::U32(GGML_QUANT_VERSION),
-        );
+        ));
         out
     }
 

@@ -10,6 +10,7 @@ pub mod safetensors;
 use std::path::{Path, PathBuf};
 
 use edgelm_runtime::gguf::{GgufFile, MetaValue};
+pub use edgelm_runtime::model::arch::hf_names::HfLayout;
 
 use crate::CompressError;
 use safetensors::SafetensorsSet;
@@ -30,6 +31,10 @@ pub struct SourceTensor {
     /// `llama` q/k projections: the output stores the rows permuted for ggml's rope, per
     /// head, with this many heads. [`Checkpoint::load`] always returns HF row order.
     pub rope_heads: Option<usize>,
+    /// How the checkpoint stores the weight relative to the GGUF tensor (GPT-2's Conv1D
+    /// transposed, Gemma's norms without their +1); [`Checkpoint::load`] returns the
+    /// checkpoint's layout, [`SourceTensor::to_ggml`] the file's.
+    pub layout: HfLayout,
     loc: Loc,
 }
 
@@ -180,7 +185,55 @@ impl SourceTensor {
             src_type,
             src_bytes,
             rope_heads,
+            layout: HfLayout::Same,
             loc,
         }
     }
+
+    pub(crate) fn with_layout(mut self, layout: HfLayout) -> SourceTensor {
+        self.layout = layout;
+        self
+    }
+
+    /// The shape of the weight as the checkpoint stores it, `[rows, cols]` row-major
+    /// (what LoRA adapters are sized against): `[in, out]` for a Conv1D.
+    pub fn source_shape(&self) -> [usize; 2] {
+        match self.layout {
+            HfLayout::Transposed => [self.cols(), self.rows()],
+            _ => [self.rows(), self.cols()],
+        }
+    }
+
+    /// Values in the checkpoint's layout (from [`Checkpoint::load`], perhaps merged) to
+    /// the GGUF file's: Conv1D transposed, Gemma norms + 1 (rounded to the source's
+    /// 16-bit type, as the converter adds in it), `llama` q/k rows permuted.
+    pub fn to_ggml(&self, v: Vec<f32>) -> Vec<f32> {
+        let v = match self.layout {
+            HfLayout::Same => v,
+            HfLayout::Transposed => transpose(&v, self.cols(), self.rows()),
+            HfLayout::PlusOne => v
+                .into_iter()
+                .map(|x| match self.src_type.as_str() {
+                    "BF16" => half::bf16::from_f32(x + 1.0).to_f32(),
+                    "F16" => half::f16::from_f32(x + 1.0).to_f32(),
+                    _ => x + 1.0,
+                })
+                .collect(),
+        };
+        match self.rope_heads {
+            Some(h) => names::permute_rows(&v, self.cols(), h),
+            None => v,
+        }
+    }
+}
+
+/// `m` (`[rows, cols]`, row-major) transposed.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; m.len()];
+    for (i, row) in m.chunks_exact(cols.max(1)).enumerate() {
+        for (j, &x) in row.iter().enumerate() {
+            t[j * rows + i] = x;
+        }
+    }
+    t
 }

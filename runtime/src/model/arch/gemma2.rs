@@ -4,10 +4,12 @@
 //! `attn_logit_softcapping` and `final_logit_softcapping`). Norm weights carry their
 //! +1 from llama.cpp's converter, as for Gemma 3.
 
+use super::hf_names::{DECODER_ATTN, DECODER_MLP, GEMMA, NO_LM_HEAD};
 use super::{Arch, Ffn, Norm, Presence, RopeStyle, SlidingWindow};
 
 pub const SPEC: Arch = Arch {
     name: "gemma2",
+    hf_names: &[GEMMA, NO_LM_HEAD, DECODER_ATTN, DECODER_MLP],
     hf_classes: &["Gemma2ForCausalLM"],
     rope: Some(RopeStyle::Neox),
     norm: Norm::Rms,

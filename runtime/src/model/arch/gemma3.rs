@@ -4,10 +4,12 @@
 //! their +1 already added, so they are plain RMSNorm weights here. The local
 //! layers' RoPE base is fixed at 10,000 (it is not in the file), as in llama.cpp.
 
+use super::hf_names::{DECODER_ATTN, DECODER_MLP, GEMMA, LM_HEAD};
 use super::{Arch, Ffn, Norm, Presence, RopeStyle, SlidingWindow};
 
 pub const SPEC: Arch = Arch {
     name: "gemma3",
+    hf_names: &[GEMMA, LM_HEAD, DECODER_ATTN, DECODER_MLP],
     hf_classes: &["Gemma3ForCausalLM"],
     rope: Some(RopeStyle::Neox),
     norm: Norm::Rms,

@@ -2,10 +2,12 @@
 //! fused `attn_qkv` projection, a plain GELU feed-forward, and biases on every
 //! projection.
 
+use super::hf_names::GPT2;
 use super::{Arch, Ffn, Norm, Presence};
 
 pub const SPEC: Arch = Arch {
     name: "gpt2",
+    hf_names: &[GPT2],
     hf_classes: &["GPT2LMHeadModel"],
     rope: None,
     norm: Norm::Layer,

@@ -6,6 +6,7 @@
 mod gemma2;
 mod gemma3;
 mod gpt2;
+pub mod hf_names;
 mod llama;
 mod phi3;
 mod qwen2;
@@ -20,6 +21,9 @@ pub struct Arch {
     pub name: &'static str,
     /// Hugging Face `architectures` entries of the checkpoints it is converted from.
     pub hf_classes: &'static [&'static str],
+    /// How those checkpoints' tensors are named, as tables of [`hf_names::HfName`]
+    /// (read by the compressor).
+    pub hf_names: &'static [&'static [hf_names::HfName]],
     /// How RoPE pairs the dimensions of a head; `None`: learned absolute position
     /// embeddings (`position_embd`, GPT-2) instead.
     pub rope: Option<RopeStyle>,
@@ -159,6 +163,14 @@ pub const ARCHS: &[&Arch] = &[
 /// The architecture named `name` in a GGUF file.
 pub fn find(name: &str) -> Option<&'static Arch> {
     ARCHS.iter().copied().find(|a| a.name == name)
+}
+
+/// The architecture Hugging Face class `class` (`architectures[0]`) converts to.
+pub fn find_hf(class: &str) -> Option<&'static Arch> {
+    ARCHS
+        .iter()
+        .copied()
+        .find(|a| a.hf_classes.contains(&class))
 }
 
 /// The names of [`ARCHS`], for messages.

@@ -1,0 +1,237 @@
+//! edgelm-compress on Hugging Face directories of every architecture it converts, against
+//! llama.cpp's convert_hf_to_gguf.py output for the same checkpoints: the tiny models of
+//! tests/fixtures/tiny/. Their HF directories are rebuilt from the committed GGUFs by
+//! tests/fixtures/tiny/gguf_to_hf.py (gguf-py; checked identical to the directories
+//! make_tiny_models.py converted, see that script). Our F16 file must equal the converter's
+//! key by key (the `general.*` naming keys aside), tensor by tensor (name, order, type,
+//! shape, bytes), and give the same logits in the runtime; our F32 file must hold the same
+//! values.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use edgelm_compress::pipeline::{self, Options};
+use edgelm_compress::recipe::Quant;
+use edgelm_compress::source::Checkpoint;
+use edgelm_kernels::quant::GgmlType;
+use edgelm_runtime::gguf::GgufFile;
+use edgelm_runtime::kv_cache::KvType;
+use edgelm_runtime::model::{LogitsFor, Model};
+use edgelm_runtime::session::{Session, SessionOptions};
+use edgelm_runtime::Precision;
+use edgelm_tests::{fixtures_dir, test_python};
+
+/// Keys the converter derives from the directory name or the tensor count (its
+/// `general.name` is the class's, ours the directory's): not compared.
+const NAME_KEYS: &[&str] = &[
+    "general.name",
+    "general.basename",
+    "general.finetune",
+    "general.size_label",
+    "general.version",
+    "general.organization",
+];
+
+static ROOT: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+const ARCHS: &[&str] = &["qwen3", "gemma3", "gemma2", "phi3", "gpt2", "llama"];
+
+/// The rebuilt HF directories (one python run for all tests), in a per-process folder
+/// that the last test to finish removes (see [`Finished`]).
+fn hf_root() -> Option<&'static PathBuf> {
+    ROOT.get_or_init(|| {
+        let python = test_python()?;
+        let root = std::env::temp_dir().join(format!("edgelm-archs-{}", std::process::id()));
+        let out = Command::new(python)
+            .arg(fixtures_dir().join("tiny/gguf_to_hf.py"))
+            .arg("--out")
+            .arg(&root)
+            .args(ARCHS)
+            .output()
+            .expect("run gguf_to_hf.py");
+        assert!(
+            out.status.success(),
+            "gguf_to_hf.py failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(root)
+    })
+    .as_ref()
+}
+
+/// The number of tests in this file that use [`hf_root`].
+const N_TESTS: usize = 6;
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+
+/// Held by each test: the last one to drop it removes the rebuilt directories.
+struct Finished;
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if FINISHED.fetch_add(1, Ordering::SeqCst) + 1 == N_TESTS {
+            if let Some(Some(root)) = ROOT.get() {
+                let _ = std::fs::remove_dir_all(root);
+            }
+        }
+    }
+}
+
+struct Removed(PathBuf);
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn compress(dir: &Path, quant: &str) -> (GgufFile, Removed) {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let out = std::env::temp_dir().join(format!(
+        "edgelm-arch-{name}-{quant}-{}.gguf",
+        std::process::id()
+    ));
+    let opts = Options {
+        quant: Quant::parse(quant).unwrap(),
+        overrides: Vec::new(),
+        loras: Vec::new(),
+        threads: 2,
+    };
+    let ckpt = Checkpoint::open(dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+    pipeline::compress(&ckpt, &opts, &out, &|_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+    (GgufFile::open(&out).unwrap(), Removed(out))
+}
+
+fn logits(path: &Path, ids: &[u32]) -> Vec<f32> {
+    let model = Model::load(path).unwrap();
+    let opts = SessionOptions {
+        n_ctx: 16,
+        kv_type: KvType::F32,
+        precision: Precision::Precise,
+        n_batch: 8,
+    };
+    let mut s = Session::new(std::sync::Arc::new(model), &opts).unwrap();
+    s.eval(ids, LogitsFor::All).unwrap()
+}
+
+fn check(name: &str) {
+    let _done = Finished;
+    let Some(root) = hf_root() else { return };
+    let theirs_path = fixtures_dir().join(format!("tiny/{name}.gguf"));
+    let theirs = GgufFile::open(&theirs_path).unwrap();
+    let (ours, ours_file) = compress(&root.join(name), "F16");
+
+    // Metadata: the same keys in the same order, with the same types and values.
+    let keep = |m: &[(String, _)]| -> Vec<String> {
+        m.iter()
+            .map(|(k, _): &(String, _)| k.clone())
+            .filter(|k| !NAME_KEYS.contains(&k.as_str()))
+            .collect()
+    };
+    assert_eq!(
+        keep(ours.metadata()),
+        keep(theirs.metadata()),
+        "{name}: keys"
+    );
+    for (k, v) in theirs.metadata() {
+        if !NAME_KEYS.contains(&k.as_str()) {
+            assert_eq!(ours.get(k), Some(v), "{name}: {k}");
+        }
+    }
+    // Tensors: names, order, types, shapes, bytes.
+    let names = |f: &GgufFile| -> Vec<(String, Vec<u64>, GgmlType)> {
+        f.tensors()
+            .iter()
+            .map(|t| (t.name.clone(), t.dims.clone(), t.ty))
+            .collect()
+    };
+    assert_eq!(names(&ours), names(&theirs), "{name}: tensors");
+    for (a, b) in ours.tensors().iter().zip(theirs.tensors()) {
+        assert!(
+            ours.tensor_data(a) == theirs.tensor_data(b),
+            "{name}: {} differs",
+            a.name
+        );
+    }
+
+    // The runtime gives the same logits on both files.
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures_dir().join(format!("tiny/{name}.json"))).unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<u32> = meta["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let a = logits(&ours_file.0, &ids);
+    let b = logits(&theirs_path, &ids);
+    assert!(a == b, "{name}: logits differ");
+
+    // F32: every value the converter's F16 file holds, widened.
+    let (f32_file, _gone) = compress(&root.join(name), "F32");
+    for (a, b) in f32_file.tensors().iter().zip(theirs.tensors()) {
+        assert_eq!(a.name, b.name);
+        let wide: Vec<f32> = match b.ty {
+            GgmlType::F16 => theirs
+                .tensor_data(b)
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            _ => theirs
+                .tensor_data(b)
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        };
+        let ours: Vec<f32> = f32_file
+            .tensor_data(a)
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert!(ours == wide, "{name} F32: {} differs", a.name);
+    }
+}
+
+#[test]
+fn qwen3_equals_the_converter() {
+    check("qwen3");
+}
+
+#[test]
+fn gemma3_equals_the_converter_norms_plus_one() {
+    check("gemma3");
+}
+
+#[test]
+fn phi3_equals_the_converter_fused_qkv_gate_up() {
+    check("phi3");
+}
+
+#[test]
+fn gpt2_equals_the_converter_conv1d_transposed() {
+    check("gpt2");
+}
+
+/// The order and names now come from the architecture spec for llama too.
+#[test]
+fn llama_equals_the_converter() {
+    check("llama");
+}
+
+/// Gemma 2's vocabulary is a SentencePiece tokenizer.model, which edgelm-compress does
+/// not read: a clear error naming the file, not a panic and no output.
+#[test]
+fn gemma2_sentencepiece_vocabulary_is_a_clear_error() {
+    let _done = Finished;
+    let Some(root) = hf_root() else { return };
+    let dir = root.join("gemma2");
+    std::fs::write(dir.join("tokenizer.model"), b"not read").unwrap();
+    let e = Checkpoint::open(&dir)
+        .err()
+        .expect("gemma2 must fail")
+        .to_string();
+    assert!(e.contains("tokenizer"), "{e}");
+    assert!(e.contains("SentencePiece"), "{e}");
+    assert!(e.starts_with(&dir.display().to_string()), "{e}");
+}

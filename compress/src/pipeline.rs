@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::lora::LoraAdapter;
 use crate::recipe::{self, Override, Quant, TensorShape};
 use crate::report::{rel, LoraEffect, Report, TensorReport};
-use crate::source::{Checkpoint, SourceTensor};
+use crate::source::{Checkpoint, HfLayout, SourceTensor};
 use crate::CompressError;
 
 /// ggml's quantization format version, written as `general.quantization_version`.
@@ -134,7 +134,8 @@ pub fn compress_then(
             // Every target of every adapter must have met its tensor: a target the model
             // doesn't have means the adapter was made for another model.
             for a in &opts.loras {
-                a.check_all_used(&merged)?;
+                a.check_all_used(&merged)
+                    .map_err(|e| with_model_modules(e, ckpt))?;
             }
             Ok(())
         },
@@ -182,7 +183,8 @@ fn process(
         if !targeted.is_empty() {
             base = Some(w.clone());
             for a in targeted {
-                a.merge_into(hf, t.source_shape(), &mut w)?;
+                let conv1d = t.layout == HfLayout::Transposed;
+                a.merge_into_as(hf, t.source_shape(), conv1d, &mut w)?;
             }
         }
     }
@@ -286,4 +288,29 @@ fn sq_diff(a: &[f32], b: &[f32]) -> f64 {
             d * d
         })
         .sum()
+}
+
+/// An adapter error naming a module the model lacks, with the modules it has (layer 0's
+/// and the global ones, each once) appended.
+fn with_model_modules(e: CompressError, ckpt: &Checkpoint) -> CompressError {
+    let mut modules: Vec<String> = Vec::new();
+    for t in &ckpt.tensors {
+        let Some(hf) = &t.hf_name else { continue };
+        let Some(module) = hf.strip_suffix(".weight") else {
+            continue;
+        };
+        let in_later_layer = module
+            .split('.')
+            .any(|p| p.parse::<u32>().is_ok_and(|l| l > 0));
+        if t.dims.len() == 2 && !in_later_layer && !modules.iter().any(|m| m == module) {
+            modules.push(module.to_string());
+        }
+    }
+    match e {
+        CompressError::Lora { path, msg } => CompressError::Lora {
+            path,
+            msg: format!("{msg}; the model's modules are {}", modules.join(", ")),
+        },
+        other => other,
+    }
 }

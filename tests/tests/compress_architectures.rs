@@ -62,7 +62,7 @@ fn hf_root() -> Option<&'static PathBuf> {
 }
 
 /// The number of tests in this file that use [`hf_root`].
-const N_TESTS: usize = 6;
+const N_TESTS: usize = 7;
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
 
 /// Held by each test: the last one to drop it removes the rebuilt directories.
@@ -234,4 +234,30 @@ fn gemma2_sentencepiece_vocabulary_is_a_clear_error() {
     assert!(e.contains("tokenizer"), "{e}");
     assert!(e.contains("SentencePiece"), "{e}");
     assert!(e.starts_with(&dir.display().to_string()), "{e}");
+}
+
+/// A LoRA adapter made for llama modules, applied to GPT-2: an error naming the
+/// adapter's module and listing the modules GPT-2 has.
+#[test]
+fn adapter_for_modules_the_model_lacks_lists_the_models_modules() {
+    let _done = Finished;
+    let Some(root) = hf_root() else { return };
+    let adapter = fixtures_dir().join("lora/adapters/plain");
+    let opts = Options {
+        quant: Quant::parse("F32").unwrap(),
+        overrides: Vec::new(),
+        loras: vec![edgelm_compress::lora::LoraAdapter::open(&adapter, 1.0).unwrap()],
+        threads: 2,
+    };
+    let out = std::env::temp_dir().join(format!("edgelm-arch-lora-{}.gguf", std::process::id()));
+    let ckpt = Checkpoint::open(&root.join("gpt2")).unwrap();
+    let e = pipeline::compress(&ckpt, &opts, &out, &|_| {})
+        .err()
+        .expect("a llama adapter cannot apply to GPT-2")
+        .to_string();
+    assert!(!out.exists());
+    assert!(e.contains("model.layers.0."), "{e}");
+    assert!(e.contains("transformer.h.0.attn.c_attn"), "{e}");
+    assert!(e.contains("transformer.wte"), "{e}");
+    assert!(!e.contains("transformer.h.1."), "{e}");
 }

@@ -129,6 +129,19 @@ impl LoraAdapter {
         shape: [usize; 2],
         weight: &mut [f32],
     ) -> Result<bool, CompressError> {
+        self.merge_into_as(hf_name, shape, self.fan_in_fan_out, weight)
+    }
+
+    /// [`LoraAdapter::merge_into`] with the module's own layout: peft uses
+    /// `fan_in_fan_out` = true for a `Conv1D` (GPT-2) and false for an `nn.Linear`,
+    /// whatever the adapter's config says.
+    pub fn merge_into_as(
+        &self,
+        hf_name: &str,
+        shape: [usize; 2],
+        fan_in_fan_out: bool,
+        weight: &mut [f32],
+    ) -> Result<bool, CompressError> {
         let Some(t) = self.targets.get(hf_name) else {
             return Ok(false);
         };
@@ -141,7 +154,7 @@ impl LoraAdapter {
                 ),
             ));
         }
-        let want = if self.fan_in_fan_out {
+        let want = if fan_in_fan_out {
             [t.in_features, t.out_features]
         } else {
             [t.out_features, t.in_features]
@@ -155,13 +168,13 @@ impl LoraAdapter {
                     t.a.shape,
                     t.b.name,
                     t.b.shape,
-                    if self.fan_in_fan_out { " (fan_in_fan_out: [in, out])" } else { " ([out, in])" }
+                    if fan_in_fan_out { " (fan_in_fan_out: [in, out])" } else { " ([out, in])" }
                 ),
             ));
         }
         let a = self.read_f32(&t.a)?;
         let b = self.read_f32(&t.b)?;
-        let result = if self.fan_in_fan_out {
+        let result = if fan_in_fan_out {
             // Stored W is [in, out]: W += (B·A)ᵀ = Aᵀ·Bᵀ.
             let at = transpose(&a, t.r, t.in_features);
             let bt = transpose(&b, t.out_features, t.r);

@@ -17,6 +17,7 @@ pub mod model;
 pub mod perplexity;
 pub mod process;
 pub mod sampler;
+pub mod serve;
 pub mod session;
 pub mod stop;
 pub mod tokenizer;

@@ -126,8 +126,16 @@ impl Session {
             Device::Cuda => return Err(Error::Device(crate::device::NOT_BUILT.into())),
             #[cfg(not(feature = "cuda"))]
             Device::Auto => {}
+            // Until the CUDA path has passed on a GPU, `auto` does not pick it.
+            #[cfg(feature = "cuda")]
+            Device::Auto if !crate::device::CUDA_VERIFIED => {
+                s.notice = Some(crate::device::UNVERIFIED_AUTO.into());
+            }
             #[cfg(feature = "cuda")]
             Device::Cuda | Device::Auto => {
+                if !crate::device::CUDA_VERIFIED {
+                    s.notice = Some(crate::device::UNVERIFIED.into());
+                }
                 let started = edgelm_kernels::cuda::Gpu::new(0).and_then(|gpu| {
                     crate::model::CudaForward::new(gpu, &s.model, s.n_ctx(), s.n_batch)
                 });
@@ -143,7 +151,8 @@ impl Session {
         Ok(s)
     }
 
-    /// Why the session runs on the CPU although `Device::Auto` asked for the GPU.
+    /// Why the session runs on the CPU although `Device::Auto` asked for the GPU, or
+    /// that the GPU path it runs on is not verified yet.
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_deref()
     }

@@ -1,5 +1,6 @@
 //! `--device cuda` on a machine (or build) without CUDA: exit 1 with one clear
-//! message, never a panic; `--device auto` falls back to the CPU.
+//! message, never a panic; `--device auto` falls back to the CPU (and stays there
+//! while the CUDA backend is unverified).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -57,6 +58,10 @@ fn cuda_device_without_cuda_exits_1_with_a_clear_message() {
 fn auto_device_falls_back_to_the_cpu() {
     let (code, err) = run("auto");
     assert_eq!(code, Some(0), "stderr: {err}");
+    if cfg!(feature = "cuda") && !edgelm_runtime::device::CUDA_VERIFIED {
+        // Not verified on a GPU yet: `auto` stays on the CPU and says why.
+        assert!(err.contains("has not been verified"), "stderr: {err}");
+    }
     let (code, err) = run("cpu");
     assert_eq!(code, Some(0), "stderr: {err}");
     assert!(!err.contains("CUDA"), "stderr: {err}");

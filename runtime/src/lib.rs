@@ -6,6 +6,7 @@
 //! `perplexity` scores a text, `metrics` reads memory.
 
 pub mod chat;
+pub mod cpu_cores;
 pub mod device;
 pub mod error;
 mod fxhash;

@@ -138,7 +138,7 @@ typedef struct edgelm_session edgelm_session;
 typedef struct edgelm_session_options {
     uint32_t n_ctx;          /* context in tokens; 0: min(model's n_ctx_train, 4096) */
     uint32_t n_batch;        /* prompt tokens per forward pass; 0: 64 */
-    uint32_t n_threads;      /* worker threads; 0: one per physical core */
+    uint32_t n_threads;      /* worker threads; 0: one per performance core */
     float temperature;       /* <= 0: greedy */
     uint32_t top_k;          /* 0: off */
     float top_p;             /* 0 < p <= 1; 1: off */

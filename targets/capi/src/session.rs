@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use edgelm_runtime::kv_cache::KvType;
-use edgelm_runtime::metrics::physical_cores;
 use edgelm_runtime::sampler::SamplerConfig;
 use edgelm_runtime::session::{worker_pool, Session, SessionOptions};
 use edgelm_runtime::Precision;
@@ -155,7 +154,7 @@ pub unsafe extern "C" fn edgelm_session_new(
             },
         };
         let threads = match opts.n_threads {
-            0 => physical_cores(),
+            0 => edgelm_runtime::cpu_cores::default_threads().threads,
             n => n as usize,
         };
         let pool =

@@ -32,7 +32,7 @@ pub struct BenchArgs {
     /// Repetitions of each test (llama-bench -r).
     #[arg(short, long, default_value_t = 5)]
     reps: usize,
-    /// Worker threads (default: one per physical core).
+    /// Worker threads (default: one per performance core, hyper-threads not counted).
     #[arg(short, long, default_value_t = 0)]
     threads: usize,
     /// Where to run: cpu, cuda or auto (see `edgelm run --help`).

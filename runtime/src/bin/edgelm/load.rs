@@ -27,19 +27,26 @@ pub fn load(path: &Path) -> Result<Loaded> {
     })
 }
 
-/// A rayon pool of `threads` workers (0: one per physical core).
-pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+/// The worker count for `--threads` (0: one per performance core), and why.
+pub fn thread_count(threads: usize) -> Result<(usize, String)> {
     // More workers than a few per logical CPU only adds start-up time (100,000 took
     // minutes to spawn).
     let most = 4 * std::thread::available_parallelism().map_or(64, |n| n.get());
     if threads > most {
         bail!("--threads {threads}: at most {most} on this machine (4 per logical CPU)");
     }
-    let n = if threads == 0 {
-        edgelm_runtime::metrics::physical_cores()
-    } else {
-        threads
-    };
+    Ok(match threads {
+        0 => {
+            let c = edgelm_runtime::cpu_cores::default_threads();
+            (c.threads, c.reason)
+        }
+        n => (n, "--threads".into()),
+    })
+}
+
+/// A rayon pool of `threads` workers (0: one per performance core).
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    let (n, _) = thread_count(threads)?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()

@@ -24,7 +24,7 @@ pub struct PerplexityArgs {
     /// Chunk size in tokens.
     #[arg(short, long, default_value_t = 512)]
     ctx: usize,
-    /// Worker threads (default: one per physical core).
+    /// Worker threads (default: one per performance core, hyper-threads not counted).
     #[arg(short, long, default_value_t = 0)]
     threads: usize,
     /// Reference mode: f32 weights, activations and KV cache.

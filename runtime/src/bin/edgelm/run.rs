@@ -19,7 +19,7 @@ use edgelm_runtime::tokenizer::{TextStream, Tokenizer};
 use edgelm_runtime::Precision;
 
 use crate::alloc_budget;
-use crate::load::{load, read_text_file, thread_pool, MIB};
+use crate::load::{load, read_text_file, thread_count, thread_pool, MIB};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -45,7 +45,7 @@ pub struct RunArgs {
     /// Jinja file. Default: the file's own, else its architecture's built-in one.
     #[arg(long, requires = "chat", value_name = "NAME|FILE")]
     chat_template: Option<String>,
-    /// Worker threads (default: one per physical core).
+    /// Worker threads (default: one per performance core, hyper-threads not counted).
     #[arg(short, long, default_value_t = 0)]
     threads: usize,
     /// Context size in tokens (default: min(model context, 4096)).
@@ -105,11 +105,13 @@ pub fn main(a: RunArgs, started: Instant) -> Result<()> {
         (None, None) => bail!("give a prompt with -p TEXT or -f FILE"),
     };
     let pool = thread_pool(a.threads)?;
-    let threads = pool.current_num_threads();
+    let threads = (pool.current_num_threads(), thread_count(a.threads)?.1);
     pool.install(|| run(&a, &prompt, threads, started))
 }
 
-fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()> {
+/// `threads`: the worker count and why it is that many.
+fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) -> Result<()> {
+    let (threads, threads_why) = threads;
     let loaded = load(&a.model)?;
     let (model, tok) = (&loaded.model, &loaded.tokenizer);
     let mut from = match &a.file {
@@ -117,7 +119,12 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
         None => "-p/--prompt".to_string(),
     };
     let text = if a.chat {
-        let (template, label, source) = chat_template(a, tok, model.config.arch.name)?;
+        let (template, label, source) = chat_template(
+            a.chat_template.as_deref(),
+            &a.model,
+            tok,
+            model.config.arch.name,
+        )?;
         from = format!("{source} (rendered)");
         eprintln!("edgelm: chat template: {label}");
         // A template is data from the file: its rendering gets a memory budget too (fuel
@@ -130,11 +137,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
         prompt.to_string()
     };
     // A template that writes the BOS token itself gets no second one.
-    let bos_in_text = a.chat
-        && tok
-            .bos()
-            .and_then(|b| tok.token_str(b))
-            .is_some_and(|b| text.starts_with(b));
+    let bos_in_text = a.chat && starts_with_bos(tok, &text);
     let ids = tok.encode(&text, !bos_in_text, true);
     if ids.is_empty() {
         bail!("{from}: the prompt is empty after tokenization");
@@ -229,6 +232,7 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
             "kv_cache_mib": kv_mib,
             "n_ctx": session.n_ctx(),
             "threads": threads,
+            "threads_reason": threads_why,
             "precise": a.precise,
             "seed": seed,
             "device": session.device(),
@@ -249,7 +253,15 @@ fn run(a: &RunArgs, prompt: &str, threads: usize, started: Instant) -> Result<()
             load_ms: loaded.load_ms,
             load_to_first_ms,
         };
-        print_report(a, &times, &gen, threads, peak, (mapped, copied), kv_mib);
+        print_report(
+            a,
+            &times,
+            &gen,
+            (threads, &threads_why),
+            peak,
+            (mapped, copied),
+            kv_mib,
+        );
         if let Some((name, mib)) = &gpu {
             eprintln!("  device           cuda ({name}), GPU memory {mib:.1} MiB");
         }
@@ -291,12 +303,17 @@ fn check_sampling(a: &RunArgs) -> Result<()> {
 }
 
 /// Memory a chat template may use while rendering: real ones need kilobytes.
-const TEMPLATE_MEMORY: usize = 256 << 20;
+pub(crate) const TEMPLATE_MEMORY: usize = 256 << 20;
 
 /// The chat template to use and what to call it in the report: `--chat-template`
 /// (a built-in name or a file), else the model file's, else the architecture's
 /// built-in one. The third string names it in errors.
-fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, String, String)> {
+pub(crate) fn chat_template(
+    want: Option<&str>,
+    model_path: &std::path::Path,
+    tok: &Tokenizer,
+    arch: &str,
+) -> Result<(String, String, String)> {
     let names = || {
         chat::BUILTIN
             .iter()
@@ -304,7 +321,7 @@ fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, St
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if let Some(want) = &a.chat_template {
+    if let Some(want) = want {
         if let Some(t) = chat::builtin(want) {
             return Ok((
                 t.to_string(),
@@ -330,7 +347,7 @@ fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, St
         return Ok((
             t.to_string(),
             "the model file's".into(),
-            format!("{}: tokenizer.chat_template", a.model.display()),
+            format!("{}: tokenizer.chat_template", model_path.display()),
         ));
     }
     match chat::for_architecture(arch).and_then(|n| chat::builtin(n).map(|t| (n, t))) {
@@ -342,7 +359,7 @@ fn chat_template(a: &RunArgs, tok: &Tokenizer, arch: &str) -> Result<(String, St
         None => bail!(
             "{}: --chat needs a chat template: the file has none and there is no built-in \
              one for '{arch}'; pass --chat-template NAME|FILE ({})",
-            a.model.display(),
+            model_path.display(),
             names()
         ),
     }
@@ -365,6 +382,16 @@ fn chat_prompt(
         role: "user".into(),
         content: user.into(),
     });
+    render_messages(tok, &messages, template)
+}
+
+/// `messages` through `template` with the assistant's turn opened, the tokenizer's
+/// BOS and EOS tokens given to the template by name.
+pub(crate) fn render_messages(
+    tok: &Tokenizer,
+    messages: &[ChatMessage],
+    template: &str,
+) -> Result<String> {
     let name = |id: Option<u32>| {
         id.and_then(|i| tok.token_str(i))
             .unwrap_or_default()
@@ -372,11 +399,19 @@ fn chat_prompt(
     };
     Ok(render_chat(
         template,
-        &messages,
+        messages,
         true,
         &name(tok.bos()),
         &name(tok.eos()),
     )?)
+}
+
+/// Whether a rendered chat starts with the BOS token's text: a template that writes
+/// the BOS token itself gets no second one from the tokenizer.
+pub(crate) fn starts_with_bos(tok: &Tokenizer, text: &str) -> bool {
+    tok.bos()
+        .and_then(|b| tok.token_str(b))
+        .is_some_and(|b| text.starts_with(b))
 }
 
 /// Start-up figures for the report.
@@ -389,7 +424,7 @@ fn print_report(
     a: &RunArgs,
     times: &Times,
     gen: &Generation,
-    threads: usize,
+    (threads, why): (usize, &str),
     peak: Option<f64>,
     (mapped, copied): (f64, f64),
     kv_mib: f64,
@@ -405,7 +440,7 @@ fn print_report(
         String::new()
     };
     eprintln!(
-        "edgelm: {name} | {threads} threads | {} | mapped {mapped:.1} MiB{interleaved} | KV cache {kv_mib:.1} MiB",
+        "edgelm: {name} | {threads} threads ({why}) | {} | mapped {mapped:.1} MiB{interleaved} | KV cache {kv_mib:.1} MiB",
         if a.precise { "precise (f32)" } else { "fast" }
     );
     eprintln!("  load             {:9.1} ms", times.load_ms);
@@ -436,7 +471,7 @@ fn print_report(
     );
 }
 
-fn clock_seed() -> u64 {
+pub(crate) fn clock_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)

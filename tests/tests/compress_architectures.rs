@@ -62,7 +62,7 @@ fn hf_root() -> Option<&'static PathBuf> {
 }
 
 /// The number of tests in this file that use [`hf_root`].
-const N_TESTS: usize = 7;
+const N_TESTS: usize = 8;
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
 
 /// Held by each test: the last one to drop it removes the rebuilt directories.
@@ -219,21 +219,51 @@ fn llama_equals_the_converter() {
     check("llama");
 }
 
-/// Gemma 2's vocabulary is a SentencePiece tokenizer.model, which edgelm-compress does
-/// not read: a clear error naming the file, not a panic and no output.
+/// Gemma 2's vocabulary is a SentencePiece tokenizer.model (a real one, trained by
+/// sentencepiece: BPE with byte fallback), which the converter turns into tokens, scores
+/// and types, with add_space_prefix off.
 #[test]
-fn gemma2_sentencepiece_vocabulary_is_a_clear_error() {
+fn gemma2_equals_the_converter_sentencepiece_vocabulary() {
+    check("gemma2");
+}
+
+/// A damaged tokenizer.model: a clear error naming the file, not a panic and no output.
+#[test]
+fn gemma2_bad_tokenizer_model_is_a_clear_error() {
     let _done = Finished;
     let Some(root) = hf_root() else { return };
-    let dir = root.join("gemma2");
-    std::fs::write(dir.join("tokenizer.model"), b"not read").unwrap();
+    let good = std::fs::read(root.join("gemma2/tokenizer.model")).unwrap();
+    let dir = std::env::temp_dir().join(format!("edgelm-arch-badspm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "generation_config.json", "model.safetensors"] {
+        std::fs::copy(root.join("gemma2").join(f), dir.join(f)).unwrap();
+    }
+    let spm = dir.join("tokenizer.model");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "no pieces"),
+        ("cut in half", good[..good.len() / 2].to_vec(), "left"),
+        ("cut by one byte", good[..good.len() - 1].to_vec(), "left"),
+        ("text", b"not a model".to_vec(), "SentencePiece"),
+        ("a JSON file", b"{\"model\": {}}".to_vec(), "SentencePiece"),
+    ];
+    for (what, bytes, want) in cases {
+        std::fs::write(&spm, bytes).unwrap();
+        let e = Checkpoint::open(&dir)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: must fail"))
+            .to_string();
+        assert!(e.starts_with(&spm.display().to_string()), "{what}: {e}");
+        assert!(e.contains(want), "{what}: {e}");
+    }
+    std::fs::remove_file(&spm).unwrap();
     let e = Checkpoint::open(&dir)
         .err()
-        .expect("gemma2 must fail")
+        .expect("no tokenizer.model")
         .to_string();
-    assert!(e.contains("tokenizer"), "{e}");
-    assert!(e.contains("SentencePiece"), "{e}");
-    assert!(e.starts_with(&dir.display().to_string()), "{e}");
+    assert!(e.starts_with(&spm.display().to_string()), "{e}");
+    assert!(e.contains("is missing"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A LoRA adapter made for llama modules, applied to GPT-2: an error naming the

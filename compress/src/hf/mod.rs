@@ -5,6 +5,7 @@ mod arch_metadata;
 mod config;
 mod json;
 mod pre_tokenizer;
+pub mod sentencepiece;
 mod special;
 mod tokenizer;
 

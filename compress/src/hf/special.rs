@@ -22,12 +22,19 @@ pub(crate) struct SpecialVocab {
     pub chat_template: Option<String>,
     /// Extra named templates (`additional_chat_templates/*.jinja` or a template list).
     pub named_templates: Vec<(String, String)>,
-    /// tokenizer_config.json's `add_prefix_space`.
-    pub add_prefix_space: Option<bool>,
+    /// From tokenizer.json's normalizer: Lowercase / StripAccents (or BertNormalizer's
+    /// flags).
+    pub normalizer_lowercase: Option<bool>,
+    pub normalizer_strip_accents: Option<bool>,
+    /// Ids at or past this are skipped (the converter's `n_vocab`; SentencePiece only).
+    n_vocab: Option<u32>,
 }
 
 impl SpecialVocab {
     fn set_id(&mut self, typ: &str, id: u32) {
+        if self.n_vocab.is_some_and(|n| id >= n) {
+            return;
+        }
         if !self.ids.iter().any(|(t, _)| t == typ) {
             self.ids.push((typ.to_string(), id));
         }
@@ -48,7 +55,7 @@ impl SpecialVocab {
 }
 
 /// Python truthiness of a JSON value as the converter tests it.
-fn truthy(v: Option<&Value>) -> bool {
+pub(crate) fn truthy(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -73,12 +80,49 @@ fn same(a: Option<&str>, b: Option<&Value>) -> bool {
     matches!((a, b), (Some(a), Some(Value::String(b))) if a == b)
 }
 
+/// gguf-py's `_parse_normalizer`.
+fn parse_normalizer(sv: &mut SpecialVocab, n: &Value) {
+    match n.get("type").and_then(Value::as_str) {
+        Some("Lowercase") => sv.normalizer_lowercase = Some(true),
+        Some("StripAccents") => sv.normalizer_strip_accents = Some(true),
+        Some("BertNormalizer") => {
+            if let Some(v) = n.get("lowercase") {
+                sv.normalizer_lowercase = Some(truthy(Some(v)));
+            }
+            if let Some(v) = n.get("strip_accents") {
+                sv.normalizer_strip_accents = Some(truthy(Some(v)));
+            }
+        }
+        Some("Sequence") => {
+            for m in n
+                .get("normalizers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                parse_normalizer(sv, m);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `tj` is tokenizer.json's document (`Value::Null` when there is none), `added` its
+/// added tokens; `n_vocab` as the converter passes it (the SentencePiece vocabularies).
 pub(crate) fn special_vocab(
     dir: &Path,
     tj: &Value,
     added: &[AddedToken],
+    n_vocab: Option<u32>,
 ) -> Result<SpecialVocab, CompressError> {
-    let mut sv = SpecialVocab::default();
+    let mut sv = SpecialVocab {
+        n_vocab,
+        ..SpecialVocab::default()
+    };
+    let has_tj = truthy(Some(tj));
+    if let Some(n) = tj.get("normalizer").filter(|n| truthy(Some(n))) {
+        parse_normalizer(&mut sv, n);
+    }
     let mut types: Vec<&str> = vec!["bos", "eos", "unk", "sep", "pad", "cls", "mask"];
     let tc_path = dir.join("tokenizer_config.json");
     let mut tc: Option<Map<String, Value>> = if is_present(&tc_path) {
@@ -89,9 +133,6 @@ pub(crate) fn special_vocab(
     } else {
         None
     };
-    if let Some(m) = &tc {
-        sv.add_prefix_space = m.get("add_prefix_space").and_then(Value::as_bool);
-    }
     let tc_truthy = tc.as_ref().is_some_and(|m| !m.is_empty());
     let get = |tc: &Option<Map<String, Value>>, k: &str| -> Option<Value> {
         tc.as_ref()
@@ -108,11 +149,11 @@ pub(crate) fn special_vocab(
             m.insert(k.to_string(), v.unwrap_or(Value::Null));
         }
     };
-    if !truthy(bos.as_ref()) && truthy(cls.as_ref()) && tc_truthy {
+    if has_tj && !truthy(bos.as_ref()) && truthy(cls.as_ref()) && tc_truthy {
         bos = cls.clone();
         put(&mut tc, "bos_token", bos.clone());
     }
-    if !truthy(eos.as_ref()) && truthy(sep.as_ref()) && tc_truthy {
+    if has_tj && !truthy(eos.as_ref()) && truthy(sep.as_ref()) && tc_truthy {
         eos = sep.clone();
         put(&mut tc, "eos_token", eos.clone());
     }

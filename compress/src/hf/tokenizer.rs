@@ -1,7 +1,9 @@
-//! `tokenizer.json` (+ `tokenizer_config.json`, `config.json`, chat template files) →
-//! the `tokenizer.*` GGUF metadata convert_hf_to_gguf.py writes for a byte-level BPE
-//! vocabulary (`tokenizer.ggml.model = gpt2`): its `get_vocab_base` token list and types,
-//! and gguf-py's `SpecialVocab` (merges, special token ids, add_*_token, chat template).
+//! `tokenizer.json` or `tokenizer.model` (+ `tokenizer_config.json`, `config.json`, chat
+//! template files) → the `tokenizer.*` GGUF metadata convert_hf_to_gguf.py writes: for a
+//! byte-level BPE vocabulary (`tokenizer.ggml.model = gpt2`) its `get_vocab_base` token
+//! list and types, for a SentencePiece one (`llama`) `_create_vocab_sentencepiece`'s
+//! tokens, scores and types; then gguf-py's `SpecialVocab` (merges, special token ids,
+//! add_*_token, chat template).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,15 +14,18 @@ use serde_json::Value;
 use super::config::{Arch, HfConfig};
 use super::json::{read_json, Obj};
 use super::pre_tokenizer::pre_tokenizer_name;
-use super::special::{special_vocab, SpecialVocab};
+use super::sentencepiece::{PieceType, SpmModel};
+use super::special::{special_vocab, truthy, SpecialVocab};
 use crate::input_file::is_present;
 use crate::CompressError;
 
 /// gguf `TokenType` values.
 pub const TOKEN_NORMAL: i32 = 1;
+pub const TOKEN_UNKNOWN: i32 = 2;
 pub const TOKEN_CONTROL: i32 = 3;
 pub const TOKEN_USER_DEFINED: i32 = 4;
 pub const TOKEN_UNUSED: i32 = 5;
+pub const TOKEN_BYTE: i32 = 6;
 
 /// One entry of tokenizer.json's `added_tokens`.
 #[derive(Clone, Debug)]
@@ -31,29 +36,102 @@ pub(crate) struct AddedToken {
     pub normalized: bool,
 }
 
-/// The tokenizer metadata for the model directory `dir` whose config is `config`: the
-/// vocabulary is padded with `[PAD{id}]` tokens (type unused) up to `config.vocab_size`,
-/// as the converter does.
+/// The tokenizer metadata for the model directory `dir` whose config is `config`, from
+/// the file the converter would read for that architecture: a SentencePiece
+/// `tokenizer.model` (`tokenizer.ggml.model = llama`) or a byte-level BPE
+/// `tokenizer.json` (`gpt2`). The vocabulary is padded with `[PAD{id}]` tokens (type
+/// unused) up to `config.vocab_size`, as the converter does.
 pub fn tokenizer_metadata(
     dir: &Path,
     config: &HfConfig,
 ) -> Result<Vec<(String, MetaValue)>, CompressError> {
+    let spm_path = dir.join("tokenizer.model");
+    let has_spm = is_present(&spm_path);
+    match config.arch {
+        // GPT2Model.set_vocab: always the BPE tokenizer.json.
+        Arch::Gpt2 => bpe_metadata(dir, config),
+        // Qwen2Model.set_vocab: tokenizer.model first.
+        Arch::Qwen2 | Arch::Qwen3 if has_spm => spm_metadata(dir, config, SpmFlavour::Base),
+        Arch::Qwen2 | Arch::Qwen3 => bpe_metadata(dir, config),
+        // Gemma2Model.set_vocab reads only tokenizer.model; Gemma3Model prefers it. Both
+        // turn off the space prefix.
+        Arch::Gemma2 if !has_spm => Err(CompressError::input(
+            &spm_path,
+            "is missing (Gemma 2's vocabulary is read from its SentencePiece tokenizer.model, as llama.cpp's converter reads it)",
+        )),
+        Arch::Gemma2 | Arch::Gemma3 if has_spm => {
+            let mut out = spm_metadata(dir, config, SpmFlavour::Base)?;
+            set(
+                &mut out,
+                "tokenizer.ggml.add_space_prefix",
+                MetaValue::Bool(false),
+            );
+            Ok(out)
+        }
+        Arch::Gemma2 | Arch::Gemma3 => bpe_metadata(dir, config),
+        // Phi3MiniModel.set_vocab: BPE only when tokenizer_config.json names
+        // GPT2Tokenizer (Phi-4), otherwise its own reading of tokenizer.model.
+        Arch::Phi3 => {
+            let tc_path = dir.join("tokenizer_config.json");
+            let class = if is_present(&tc_path) {
+                read_json(&tc_path)?
+                    .get("tokenizer_class")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            } else {
+                None
+            };
+            if class.as_deref() == Some("GPT2Tokenizer") {
+                return bpe_metadata(dir, config);
+            }
+            if !has_spm {
+                return Err(CompressError::input(
+                    &spm_path,
+                    "is missing (llama.cpp's converter reads a Phi-3 vocabulary from tokenizer.model unless tokenizer_config.json's tokenizer_class is GPT2Tokenizer)",
+                ));
+            }
+            spm_metadata(dir, config, SpmFlavour::Phi3)
+        }
+        Arch::Llama => {
+            let mut out = Vec::new();
+            // LlamaModel.set_vocab reads tokenizer_config.json's add_prefix_space first.
+            let tc_path = dir.join("tokenizer_config.json");
+            if is_present(&tc_path) {
+                if let Some(v) = read_json(&tc_path)?
+                    .get("add_prefix_space")
+                    .and_then(Value::as_bool)
+                {
+                    out.push(("tokenizer.ggml.add_space_prefix".into(), MetaValue::Bool(v)));
+                }
+            }
+            let vocab = if has_spm {
+                spm_metadata(dir, config, SpmFlavour::Base)?
+            } else {
+                bpe_metadata(dir, config)?
+            };
+            for (k, v) in vocab {
+                set(&mut out, &k, v);
+            }
+            // "granite small models" (vocab 49152, which SmolLM2 shares) never add BOS.
+            if config.vocab_size == 49152 {
+                set(
+                    &mut out,
+                    "tokenizer.ggml.add_bos_token",
+                    MetaValue::Bool(false),
+                );
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The converter's `_set_vocab_gpt2` for a byte-level BPE tokenizer.json.
+fn bpe_metadata(dir: &Path, config: &HfConfig) -> Result<Vec<(String, MetaValue)>, CompressError> {
     let tj_path = dir.join("tokenizer.json");
     if !is_present(&tj_path) {
-        let why = if dir.join("tokenizer.model").is_file() {
-            "is missing (SentencePiece tokenizer.model files are not supported; a Hugging Face fast tokenizer.json is needed)"
-        } else {
-            "is missing (a Hugging Face fast tokenizer.json is needed)"
-        };
-        return Err(CompressError::input(&tj_path, why));
-    }
-    // The converter prefers tokenizer.model for both architectures: a directory with one
-    // would get a SentencePiece vocabulary there, which is not implemented here.
-    let spm_path = dir.join("tokenizer.model");
-    if is_present(&spm_path) {
         return Err(CompressError::input(
-            &spm_path,
-            "SentencePiece tokenizer.model vocabularies are not supported (llama.cpp's converter would use this file instead of tokenizer.json)",
+            &tj_path,
+            "is missing (a Hugging Face fast tokenizer.json is needed)",
         ));
     }
     let tj = read_json(&tj_path)?;
@@ -103,27 +181,22 @@ pub fn tokenizer_metadata(
     let (tokens, types) = token_list(n, &vocab, &added);
     let merges = parse_merges(&tj_path, model.get("merges"), &vocab)?;
 
-    let sv = special_vocab(dir, &tj, &added)?;
-    let mut out: Vec<(String, MetaValue)> = Vec::new();
-    if config.arch == Arch::Llama {
-        // LlamaModel.set_vocab reads tokenizer_config.json's add_prefix_space first.
-        if let Some(v) = sv.add_prefix_space {
-            out.push(("tokenizer.ggml.add_space_prefix".into(), MetaValue::Bool(v)));
-        }
-    }
-    out.push((
-        "tokenizer.ggml.model".into(),
-        MetaValue::String("gpt2".into()),
-    ));
-    out.push(("tokenizer.ggml.pre".into(), MetaValue::String(pre.into())));
-    out.push((
-        "tokenizer.ggml.tokens".into(),
-        MetaValue::Array(MetaArray::String(tokens.into())),
-    ));
-    out.push((
-        "tokenizer.ggml.token_type".into(),
-        MetaValue::Array(MetaArray::I32(types)),
-    ));
+    let sv = special_vocab(dir, &tj, &added, None)?;
+    let mut out: Vec<(String, MetaValue)> = vec![
+        (
+            "tokenizer.ggml.model".into(),
+            MetaValue::String("gpt2".into()),
+        ),
+        ("tokenizer.ggml.pre".into(), MetaValue::String(pre.into())),
+        (
+            "tokenizer.ggml.tokens".into(),
+            MetaValue::Array(MetaArray::String(tokens.into())),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            MetaValue::Array(MetaArray::I32(types)),
+        ),
+    ];
     // gguf-py skips empty arrays.
     if !merges.is_empty() {
         out.push((
@@ -132,15 +205,6 @@ pub fn tokenizer_metadata(
         ));
     }
     push_special(&mut out, &sv);
-    // LlamaModel.set_vocab: "granite small models" (vocab 49152, which SmolLM2 shares)
-    // never add BOS.
-    if config.arch == Arch::Llama && config.vocab_size == 49152 {
-        set(
-            &mut out,
-            "tokenizer.ggml.add_bos_token",
-            MetaValue::Bool(false),
-        );
-    }
     Ok(out)
 }
 
@@ -197,6 +261,192 @@ fn push_special(out: &mut Vec<(String, MetaValue)>, sv: &SpecialVocab) {
             MetaValue::Array(MetaArray::String(names)),
         ));
     }
+    if let Some(v) = sv.normalizer_lowercase {
+        set(
+            out,
+            "tokenizer.ggml.normalizer.lowercase",
+            MetaValue::Bool(v),
+        );
+    }
+    if let Some(v) = sv.normalizer_strip_accents {
+        set(
+            out,
+            "tokenizer.ggml.normalizer.strip_accents",
+            MetaValue::Bool(v),
+        );
+    }
+}
+
+/// Which of the converter's readings of tokenizer.model.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SpmFlavour {
+    /// `_create_vocab_sentencepiece` (llama, qwen2/3, gemma2/3).
+    Base,
+    /// `Phi3MiniModel.set_vocab`'s own copy: added tokens from tokenizer_config.json and
+    /// tokenizer.json are user-defined or control by their `special` flag alone.
+    Phi3,
+}
+
+/// The converter's `_set_vocab_sentencepiece` (or Phi-3's variant): the pieces of
+/// tokenizer.model with their scores and types, overridden by added_tokens.json and
+/// tokenizer_config.json's `added_tokens_decoder` (and, for Phi-3, tokenizer.json's
+/// `added_tokens`), then gguf-py's `SpecialVocab`.
+fn spm_metadata(
+    dir: &Path,
+    config: &HfConfig,
+    flavour: SpmFlavour,
+) -> Result<Vec<(String, MetaValue)>, CompressError> {
+    let spm_path = dir.join("tokenizer.model");
+    let spm = SpmModel::open(&spm_path)?;
+    let n = config.vocab_size as usize;
+    let mut tokens: Vec<String> = (0..n).map(|i| format!("[PAD{i}]")).collect();
+    let mut scores = vec![-10000.0f32; n];
+    let mut types = vec![TOKEN_UNUSED; n];
+    if flavour == SpmFlavour::Phi3 && spm.pieces.len() > n {
+        return Err(CompressError::input(
+            &spm_path,
+            format!(
+                "has {} pieces, more than config.json's vocab_size {n}",
+                spm.pieces.len()
+            ),
+        ));
+    }
+    // Pieces past vocab_size are dropped, as the converter drops them (with a warning).
+    for (i, p) in spm.pieces.iter().enumerate().take(n) {
+        tokens[i] = p.piece.clone();
+        scores[i] = p.score;
+        // The converter asks IsUnknown / IsControl / IsUnused / IsByte: a user-defined
+        // piece stays normal.
+        types[i] = match p.kind {
+            PieceType::Unknown => TOKEN_UNKNOWN,
+            PieceType::Control => TOKEN_CONTROL,
+            PieceType::Unused => TOKEN_UNUSED,
+            PieceType::Byte => TOKEN_BYTE,
+            PieceType::Normal | PieceType::UserDefined => TOKEN_NORMAL,
+        };
+    }
+    let mut put = |id: usize, text: String, ty: i32| {
+        tokens[id] = text;
+        scores[id] = -1000.0;
+        types[id] = ty;
+    };
+
+    let at_path = dir.join("added_tokens.json");
+    if is_present(&at_path) {
+        let at = read_json(&at_path)?;
+        let Value::Object(m) = &at else {
+            return Err(CompressError::input(&at_path, "not a JSON object"));
+        };
+        for (text, id) in m {
+            let id = id.as_u64().ok_or_else(|| {
+                CompressError::input(&at_path, format!("token '{text}' has id {id}"))
+            })?;
+            if id < n as u64 {
+                put(id as usize, text.clone(), TOKEN_USER_DEFINED);
+            }
+        }
+    }
+
+    let tc_path = dir.join("tokenizer_config.json");
+    if is_present(&tc_path) {
+        let tc = read_json(&tc_path)?;
+        let tc = Obj::new(&tc_path, &tc, "tokenizer_config.json")?;
+        if let Some(decoder) = tc.get("added_tokens_decoder") {
+            let Value::Object(m) = decoder else {
+                return Err(CompressError::input(
+                    &tc_path,
+                    "`added_tokens_decoder` is not an object",
+                ));
+            };
+            for (key, data) in m {
+                let bad = |why: &str| {
+                    CompressError::input(
+                        &tc_path,
+                        format!("added_tokens_decoder entry '{key}': {why}"),
+                    )
+                };
+                let id: u64 = key.parse().map_err(|_| bad("the key is not a token id"))?;
+                let d = Obj::new(&tc_path, data, "an added_tokens_decoder entry")?;
+                let content = d.str("content")?.ok_or_else(|| bad("no content"))?;
+                let special = truthy(d.get("special"));
+                if id >= n as u64 {
+                    if flavour == SpmFlavour::Phi3 {
+                        return Err(bad(&format!(
+                            "id {id} does not fit config.json's vocab_size {n}"
+                        )));
+                    }
+                    continue;
+                }
+                let (text, ty) = match flavour {
+                    SpmFlavour::Base if special || looks_special(content) => {
+                        (content.to_string(), TOKEN_CONTROL)
+                    }
+                    // User-defined spaces are pre-normalized.
+                    SpmFlavour::Base => (content.replace('\u{2581}', " "), TOKEN_USER_DEFINED),
+                    SpmFlavour::Phi3 if special => (content.to_string(), TOKEN_CONTROL),
+                    SpmFlavour::Phi3 => (content.to_string(), TOKEN_USER_DEFINED),
+                };
+                put(id as usize, text, ty);
+            }
+        }
+    }
+
+    // tokenizer.json, when there is one, gives SpecialVocab its added tokens and
+    // post-processor (and Phi-3 its added tokens as vocabulary).
+    let tj_path = dir.join("tokenizer.json");
+    let (tj, added) = if is_present(&tj_path) {
+        let tj = read_json(&tj_path)?;
+        Obj::new(&tj_path, &tj, "tokenizer.json")?;
+        let added = parse_added(&tj_path, tj.get("added_tokens"))?;
+        (tj, added)
+    } else {
+        (Value::Null, Vec::new())
+    };
+    if flavour == SpmFlavour::Phi3 {
+        for t in &added {
+            if t.id as usize >= n {
+                return Err(CompressError::input(
+                    &tj_path,
+                    format!(
+                        "added token id {} does not fit config.json's vocab_size {n}",
+                        t.id
+                    ),
+                ));
+            }
+            let ty = if t.special {
+                TOKEN_CONTROL
+            } else {
+                TOKEN_USER_DEFINED
+            };
+            put(t.id as usize, t.content.clone(), ty);
+        }
+    }
+
+    let sv = special_vocab(dir, &tj, &added, Some(n as u32))?;
+    let mut out: Vec<(String, MetaValue)> = vec![
+        (
+            "tokenizer.ggml.model".into(),
+            MetaValue::String("llama".into()),
+        ),
+        (
+            "tokenizer.ggml.pre".into(),
+            MetaValue::String("default".into()),
+        ),
+        (
+            "tokenizer.ggml.tokens".into(),
+            MetaValue::Array(MetaArray::String(tokens.into())),
+        ),
+        (
+            "tokenizer.ggml.scores".into(),
+            MetaValue::Array(MetaArray::F32(scores)),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            MetaValue::Array(MetaArray::I32(types)),
+        ),
+    ];
+    push_special(&mut out, &sv);
+    Ok(out)
 }
 
 /// Unicode normalizers change the text before byte-level BPE; llama.cpp ignores NFC (a

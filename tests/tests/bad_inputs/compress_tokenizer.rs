@@ -10,6 +10,7 @@ use crate::hf_case::{edit_json, make_fifo, make_link, make_sparse, Cases, FileEd
 
 const TJ: &str = "tokenizer.json";
 const TC: &str = "tokenizer_config.json";
+const SPM: &str = "tokenizer.model";
 
 pub fn cases() -> Vec<Case> {
     let mut c = Cases::new("compress_tokenizer");
@@ -231,13 +232,46 @@ pub fn cases() -> Vec<Case> {
             "a chat template with an unclosed block",
             Box::new(|p| edit_json(p, |t| t["chat_template"] = json!("{% if x %}never closed"))),
         ),
+        // A tokenizer.model beside tokenizer.json is what the converter reads for llama:
+        // damaged, it is refused.
         (
-            "tokenizer.model",
-            "a SentencePiece tokenizer.model beside it",
-            Box::new(|p| {
-                fs::write(p.with_file_name("tokenizer.model"), b"\x0a\x00").unwrap();
-            }),
+            SPM,
+            "with one empty piece",
+            Box::new(|p| fs::write(p, b"\x0a\x00").unwrap()),
         ),
+        (SPM, "empty", Box::new(|p| fs::write(p, b"").unwrap())),
+        (
+            SPM,
+            "a piece running past the end",
+            Box::new(|p| fs::write(p, b"\x0a\x05\x0a").unwrap()),
+        ),
+        (
+            SPM,
+            "a truncated varint",
+            Box::new(|p| fs::write(p, b"\x0a\x80").unwrap()),
+        ),
+        (
+            SPM,
+            "a group (wire type 3)",
+            Box::new(|p| fs::write(p, b"\x0b\x0c").unwrap()),
+        ),
+        (
+            SPM,
+            "a piece of type 9",
+            Box::new(|p| fs::write(p, b"\x0a\x05\x0a\x01a\x18\x09").unwrap()),
+        ),
+        (
+            SPM,
+            "no UNKNOWN piece",
+            Box::new(|p| fs::write(p, b"\x0a\x03\x0a\x01a").unwrap()),
+        ),
+        (SPM, "a FIFO", Box::new(make_fifo)),
+        (
+            SPM,
+            "a link to /dev/zero",
+            Box::new(|p| make_link(p, "/dev/zero")),
+        ),
+        (SPM, "a directory", Box::new(|p| fs::create_dir(p).unwrap())),
     ];
     for (file, what, edit) in files {
         out.push(

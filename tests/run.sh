@@ -40,6 +40,9 @@ step "aarch64 musl greedy = x86 (qemu)" env PROFILE=ci-arm X86_BIN=target/debug/
 # the same code with fat LTO: `targets/scripts/check-libs.sh` without PROFILE). The iOS
 # simulator is skipped only if rustup cannot fetch its standard library.
 step "Android/iOS static libraries" env PROFILE=ci-arm bash targets/scripts/check-libs.sh
+# The app library unwinds: an internal panic comes back as EDGELM_ERR_INTERNAL with the host
+# process alive (ci-arm-lib: the shipped device-lib's panic strategy, CI's build speed).
+step "C API panic -> EDGELM_ERR_INTERNAL (app profile)" env PROFILE=ci-arm bash targets/scripts/check-panic.sh
 
 # CUDA without a GPU: the feature builds and passes clippy, NVRTC (from its PyPI wheel)
 # compiles every kernel, the GPU tests report that they skipped, `--device cuda` fails

@@ -53,6 +53,12 @@ case $target in
         ;;
 esac
 
+# An app's library must unwind (its C API turns panics into EDGELM_ERR_INTERNAL); the binary
+# keeps `abort` (smaller). device → device-lib, ci-arm → ci-arm-lib.
+if [ $kind = lib ] && [[ $profile == device || $profile == ci-arm ]]; then
+    profile="$profile-lib"
+fi
+
 ensure_rust_target "$target"
 out="target/$target/$(profile_dir "$profile")"
 

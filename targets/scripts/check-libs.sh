@@ -94,7 +94,7 @@ check_archive() {
 
 failed=() skipped=() built=()
 for target in "${targets[@]}"; do
-    echo "== libedgelm.a for $target (${PROFILE:-device} profile)"
+    echo "== libedgelm.a for $target (${PROFILE:-device} profile, its unwinding -lib variant)"
     rc=0
     ensure_rust_target "$target" || rc=$?
     if [ $rc -eq 3 ]; then

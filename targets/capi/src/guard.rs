@@ -2,8 +2,9 @@
 //! becomes `EDGELM_ERR_INTERNAL` instead of unwinding into C (undefined behaviour),
 //! and a typed error becomes a status code plus this thread's last-error message.
 //!
-//! This relies on unwinding: an app that builds the library with `panic = "abort"`
-//! gets an abort instead (the workspace's profiles unwind).
+//! This relies on unwinding: the app library is built with the `device-lib` profile
+//! (targets/scripts/build.sh), which unwinds; `panic = "abort"` (the CLI's `device`)
+//! would abort instead. targets/scripts/check-panic.sh checks it.
 
 use std::any::Any;
 use std::ffi::{c_char, CStr};

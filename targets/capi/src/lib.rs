@@ -30,6 +30,15 @@ pub use session::{
 };
 pub use status::*;
 
+/// Panics inside the boundary, as an internal bug would: returns EDGELM_ERR_INTERNAL
+/// when the library unwinds (the app profiles); aborts the process under
+/// `panic = "abort"`. Built only with the feature `fault-injection`.
+#[cfg(feature = "fault-injection")]
+#[unsafe(no_mangle)]
+pub extern "C" fn edgelm_debug_panic() -> Status {
+    guard::guard(|| panic!("fault injection: edgelm_debug_panic"))
+}
+
 const VERSION: &CStr =
     match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
         Ok(v) => v,

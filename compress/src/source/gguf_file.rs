@@ -5,6 +5,7 @@ use std::path::Path;
 
 use edgelm_kernels::quant::{dequantize_row, GgmlType};
 use edgelm_runtime::gguf::GgufFile;
+use edgelm_runtime::model::arch::hf_names::{gguf_to_hf, hf_to_gguf, HfLayout, HfMapped};
 use edgelm_runtime::model::ModelConfig;
 
 use super::{names, Checkpoint, Loc, SourceTensor, Store};
@@ -37,6 +38,24 @@ pub(super) fn open(path: &Path) -> Result<Checkpoint, CompressError> {
         .filter(|(k, _)| !REWRITTEN.contains(&k.as_str()))
         .cloned()
         .collect();
+    // The HF names LoRA adapters use, from the architecture's table (llama's without one).
+    let spec = edgelm_runtime::model::arch::find(&arch);
+    let hf_of = |gguf: &str| -> (Option<String>, HfLayout) {
+        let Some(spec) = spec else {
+            return (names::to_hf(gguf), HfLayout::Same);
+        };
+        let Some(hf) = gguf_to_hf(spec.hf_names, gguf) else {
+            return (None, HfLayout::Same);
+        };
+        // Only GPT-2's Conv1D layout matters here (LoRA targets): the values are read
+        // back transposed to the checkpoint's [in, out]. Gemma's norms keep the file's
+        // +1 (no adapter targets a norm).
+        let layout = match hf_to_gguf(spec.hf_names, &hf) {
+            HfMapped::Tensor(_, HfLayout::Transposed) => HfLayout::Transposed,
+            _ => HfLayout::Same,
+        };
+        (Some(hf), layout)
+    };
     let mut quantized = Vec::new();
     let bad =
         |name: &str, msg: String| CompressError::input(path, format!("tensor '{name}': {msg}"));
@@ -70,15 +89,20 @@ pub(super) fn open(path: &Path) -> Result<Checkpoint, CompressError> {
             if let Some(h) = rope_heads {
                 names::check_rope_heads(&info.dims, h).map_err(|m| bad(&info.name, m))?;
             }
+            let (hf_name, layout) = hf_of(&info.name);
+            if layout == HfLayout::Transposed && info.dims.len() != 2 {
+                return Err(bad(&info.name, format!("is {:?}, not a matrix", info.dims)));
+            }
             Ok(SourceTensor::new(
                 info.name.clone(),
-                names::to_hf(&info.name),
+                hf_name,
                 info.dims.clone(),
                 info.ty.name().to_string(),
                 info.n_bytes,
                 rope_heads,
                 Loc::Stored(i),
-            ))
+            )
+            .with_layout(layout))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut ckpt = Checkpoint::new(path.to_path_buf(), arch, metadata, tensors, Store::Gguf(f));
@@ -119,6 +143,10 @@ pub(super) fn load(
     let mut out = vec![0f32; t.n_elements()];
     for (src, dst) in data.chunks_exact(row_bytes).zip(out.chunks_exact_mut(cols)) {
         dequantize_row(ty, src, dst);
+    }
+    if t.layout == HfLayout::Transposed {
+        // The file's [out, in] rows back to the checkpoint's [in, out].
+        return Ok(super::transpose(&out, t.rows(), cols));
     }
     Ok(match t.rope_heads {
         Some(h) => names::unpermute_rows(&out, cols, h),

@@ -100,8 +100,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|s| {
             let (dir, scale) = split_scale(s)?;
-            // Every architecture we import uses nn.Linear, where peft ignores fan_in_fan_out.
-            Ok(LoraAdapter::open(&dir, scale)?.for_linear_layers())
+            // The adapter's fan_in_fan_out is not used: as peft does, each module is merged
+            // in its own layout (the pipeline reads it from the checkpoint: GPT-2's Conv1D
+            // weights are [in, out], every other architecture's nn.Linear [out, in]).
+            Ok(LoraAdapter::open(&dir, scale)?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if !args.dry_run {

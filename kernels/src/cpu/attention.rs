@@ -14,6 +14,7 @@ use half::slice::HalfFloatSliceExt;
 use half::{f16, slice::HalfBitsSliceExt};
 
 use super::dispatch::{kernels, SCORE_LANES as LANES};
+use super::ops::kv_quant::{key_tile_quant, KvQuant};
 use super::ops::softmax;
 
 /// One layer's cached keys or values: positions of `stride` elements each.
@@ -22,22 +23,43 @@ pub enum KvRows<'a> {
     /// f16 bit patterns.
     F16(&'a [u16]),
     F32(&'a [f32]),
+    /// ggml Q8_0 blocks, a position's `stride` elements (a multiple of 32) in
+    /// `stride / 32` blocks.
+    Q8_0(&'a [u8]),
+    /// ggml Q4_0 blocks, laid out as for `Q8_0`.
+    Q4_0(&'a [u8]),
 }
 
 impl<'a> KvRows<'a> {
-    /// Elements `at..at + buf.len()` as f32: borrowed for f32, converted into `buf`
-    /// for f16.
+    /// The block format and bytes of a layer's quantized rows, `None` for float rows.
+    fn quant(self) -> Option<(KvQuant, &'a [u8])> {
+        match self {
+            KvRows::Q8_0(b) => Some((KvQuant::Q8_0, b)),
+            KvRows::Q4_0(b) => Some((KvQuant::Q4_0, b)),
+            KvRows::F16(_) | KvRows::F32(_) => None,
+        }
+    }
+
+    /// Elements `offset..offset + buf.len()` of position `s` as f32: borrowed for
+    /// f32, converted into `buf` otherwise.
     #[inline]
-    fn load<'b>(self, at: usize, buf: &'b mut [f32]) -> &'b [f32]
+    fn load<'b>(self, s: usize, stride: usize, offset: usize, buf: &'b mut [f32]) -> &'b [f32]
     where
         'a: 'b,
     {
         let n = buf.len();
+        let at = s * stride + offset;
         match self {
             KvRows::F32(v) => &v[at..at + n],
             KvRows::F16(v) => {
                 let h: &[f16] = v[at..at + n].reinterpret_cast();
                 h.convert_to_f32_slice(buf);
+                buf
+            }
+            KvRows::Q8_0(_) | KvRows::Q4_0(_) => {
+                let (ty, bytes) = self.quant().expect("a quantized variant");
+                let row = ty.row_bytes(stride);
+                (ty.dequant(&kernels().ops))(&bytes[s * row..][..row], offset, buf);
                 buf
             }
         }
@@ -107,6 +129,10 @@ pub fn attend_group(
     } = *head;
     assert!(window > 0, "attend_group: an empty window");
     assert!(queries > 0, "attend_group: no queries");
+    assert!(
+        keys.quant().is_none() && values.quant().is_none() || stride.is_multiple_of(KvQuant::BLOCK),
+        "attend_group: quantized rows of {stride} elements are not whole blocks"
+    );
     assert_eq!(q.len(), queries * group * hd, "attend_group: query length");
     assert_eq!(
         out.len(),
@@ -139,6 +165,12 @@ pub fn attend_group(
         match keys {
             KvRows::F16(v) => (ops.key_tile_f16)(&v[first..], stride, m, tile),
             KvRows::F32(v) => (ops.key_tile_f32)(&v[first..], stride, m, tile),
+            KvRows::Q8_0(_) | KvRows::Q4_0(_) => {
+                let (ty, bytes) = keys.quant().expect("a quantized variant");
+                let row = ty.row_bytes(stride);
+                let src = &bytes[s0 * row..(s0 + m) * row];
+                key_tile_quant(ops, ty, src, row, offset, m, tile);
+            }
         }
         // The query rows (query t, head h: row t · group + h) that see position s0,
         // all at once.
@@ -165,7 +197,7 @@ pub fn attend_group(
     }
     out.fill(0.0);
     for s in lo(0)..last {
-        let v = values.load(s * stride + offset, row);
+        let v = values.load(s, stride, offset, row);
         // Every query row that sees position s: row r's weight is scores[r · last + s].
         let (r0, r1) = (first_seeing(s) * group, end_seeing(s) * group);
         (ops.axpy)(

@@ -68,6 +68,10 @@ pub(crate) type QuantizeFn = fn(src: &[f32], dst: &mut [u8]);
 /// Dot product of two equally long f32 slices.
 pub(crate) type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
 
+/// Elements `at..at + out.len()` of one quantized KV row (ggml blocks from the start
+/// of `row`) as f32; must equal the scalar version bit for bit.
+pub(crate) type DequantFn = fn(row: &[u8], at: usize, out: &mut [f32]);
+
 /// Key positions whose attention scores [`Ops::lane_dots`] computes together.
 pub(crate) const SCORE_LANES: usize = 8;
 
@@ -92,6 +96,10 @@ pub(crate) struct Ops {
     /// Cached keys of up to [`SCORE_LANES`] positions, transposed for `lane_dots`.
     pub key_tile_f16: fn(src: &[u16], stride: usize, m: usize, tile: &mut [f32]),
     pub key_tile_f32: fn(src: &[f32], stride: usize, m: usize, tile: &mut [f32]),
+    /// Quantized KV rows (Q8_0, Q4_0) as f32: value rows, and the key tiles of
+    /// `ops::kv_quant::key_tile_quant`.
+    pub dequant_q8_0: DequantFn,
+    pub dequant_q4_0: DequantFn,
 }
 
 pub(crate) struct Kernels {

@@ -8,6 +8,8 @@
 #[cfg(all(target_arch = "aarch64", target_endian = "little"))]
 mod aarch64;
 pub mod attention;
+#[cfg(test)]
+mod attention_quant_tests;
 mod dispatch;
 mod interleave;
 mod matmul;

@@ -6,6 +6,7 @@
 //! (tails go through the same vector code, padded), so batching never changes a bit.
 
 mod gelu;
+pub mod kv_quant;
 mod layer_norm;
 pub mod scalar;
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod dotprod;
 mod interleaved;
 mod kquants;
+mod kv_quant;
 mod legacy;
 mod neon;
 pub(crate) mod ops;

@@ -449,6 +449,14 @@ pub(crate) fn table() -> Ops {
         // SAFETY: NEON is part of the aarch64 baseline.
         unsafe { key_tile_f32(src, stride, m, tile) }
     }
+    fn dequant_q8_0_entry(row: &[u8], at: usize, out: &mut [f32]) {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe { super::kv_quant::dequant_q8_0(row, at, out) }
+    }
+    fn dequant_q4_0_entry(row: &[u8], at: usize, out: &mut [f32]) {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe { super::kv_quant::dequant_q4_0(row, at, out) }
+    }
     Ops {
         exp: exp_entry,
         rms_norm: rms_norm_entry,
@@ -459,5 +467,7 @@ pub(crate) fn table() -> Ops {
         axpy: axpy_entry,
         key_tile_f16: key_tile_f16_entry,
         key_tile_f32: key_tile_f32_entry,
+        dequant_q8_0: dequant_q8_0_entry,
+        dequant_q4_0: dequant_q4_0_entry,
     }
 }

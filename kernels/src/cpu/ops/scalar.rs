@@ -19,6 +19,8 @@ pub(crate) fn ops() -> Ops {
         axpy,
         key_tile_f16,
         key_tile_f32,
+        dequant_q8_0: super::kv_quant::dequant_q8_0,
+        dequant_q4_0: super::kv_quant::dequant_q4_0,
     }
 }
 

@@ -2,6 +2,7 @@
 //! scalar definition on random data of awkward lengths, plus `exp` against f64 on
 //! extreme inputs. Tolerances are stated per check, in ulps of the scalar result.
 
+use super::kv_quant::{key_tile_quant, KvQuant};
 use super::scalar;
 use super::{RopeAngles, RopeStyle};
 use crate::cpu::dispatch::{kernels, Ops, SCORE_LANES};
@@ -61,6 +62,7 @@ pub(crate) fn check_table(name: &str, ops: &Ops) {
         check_key_tile(name, ops, hd, &mut rng);
     }
     check_rope(name, ops, &mut rng);
+    check_kv_quant(name, ops, &mut rng);
 }
 
 /// e^x rounded from f64, the reference for `exp`.
@@ -256,6 +258,65 @@ fn check_key_tile_stride(name: &str, ops: &Ops, hd: usize, stride: usize, rng: &
         if m > 0 {
             let last = (m - 1) * stride;
             assert_eq!(want[(hd - 1) * SCORE_LANES + m - 1], f[last + hd - 1]);
+        }
+    }
+}
+
+/// Quantized KV rows, bit-identical to the scalar table: ranges of Q8_0 / Q4_0 rows
+/// starting and ending anywhere in a block (and straddling Q4_0's nibble halves),
+/// and key tiles of every row count, head size and head offset. The rows are random
+/// bytes, so every quant and all kinds of f16 scales (subnormal, huge) occur.
+fn check_kv_quant(name: &str, ops: &Ops, rng: &mut Rng) {
+    let reference = scalar::ops();
+    const ROW: usize = 128;
+    for ty in [KvQuant::Q8_0, KvQuant::Q4_0] {
+        let rb = ty.row_bytes(ROW);
+        let bytes: Vec<u8> = (0..SCORE_LANES * rb).map(|_| rng.next() as u8).collect();
+        let ranges = [
+            (0, ROW),
+            (0, 0),
+            (0, 1),
+            (1, 7),
+            (3, 33),
+            (8, 8),
+            (12, 20),
+            (16, 16),
+            (31, 1),
+            (40, 64),
+            (97, 31),
+        ];
+        for (at, n) in ranges {
+            let mut got = vec![f32::NAN; n];
+            let mut want = vec![1.0; n];
+            (ty.dequant(ops))(&bytes[..rb], at, &mut got);
+            (ty.dequant(&reference))(&bytes[..rb], at, &mut want);
+            assert_bits(&format!("{name} dequant {ty:?} at={at} n={n}"), &got, &want);
+        }
+        for (hd, at) in [
+            (64, 0),
+            (64, 64),
+            (32, 32),
+            (16, 48),
+            (12, 4),
+            (5, 30),
+            (3, 0),
+        ] {
+            for m in 0..=SCORE_LANES {
+                let src = &bytes[..m * rb];
+                let mut got = vec![f32::NAN; hd * SCORE_LANES];
+                let mut want = vec![1.0; hd * SCORE_LANES];
+                key_tile_quant(ops, ty, src, rb, at, m, &mut got);
+                key_tile_quant(&reference, ty, src, rb, at, m, &mut want);
+                let what = format!("{name} key_tile {ty:?} hd={hd} at={at} m={m}");
+                assert_bits(&what, &got, &want);
+                // The definition: element `at + d` of row `l` at `tile[d * 8 + l]`.
+                for l in 0..m {
+                    let mut row = vec![0f32; hd];
+                    (ty.dequant(&reference))(&bytes[l * rb..], at, &mut row);
+                    let col: Vec<f32> = (0..hd).map(|d| want[d * SCORE_LANES + l]).collect();
+                    assert_bits(&what, &col, &row);
+                }
+            }
         }
     }
 }

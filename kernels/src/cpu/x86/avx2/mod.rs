@@ -12,6 +12,7 @@ mod fused;
 mod k16;
 mod k32;
 mod k_tiles;
+mod kv_quant;
 mod ops;
 mod q4_q8;
 mod q5;
@@ -212,6 +213,14 @@ pub(crate) fn ops_table() -> Ops {
         // SAFETY: as for `exp`.
         unsafe { ops::key_tile_f32(src, stride, m, tile) }
     }
+    fn dequant_q8_0(row: &[u8], at: usize, out: &mut [f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { kv_quant::dequant_q8_0(row, at, out) }
+    }
+    fn dequant_q4_0(row: &[u8], at: usize, out: &mut [f32]) {
+        // SAFETY: as for `exp`.
+        unsafe { kv_quant::dequant_q4_0(row, at, out) }
+    }
     Ops {
         exp,
         rms_norm,
@@ -222,5 +231,7 @@ pub(crate) fn ops_table() -> Ops {
         axpy,
         key_tile_f16,
         key_tile_f32,
+        dequant_q8_0,
+        dequant_q4_0,
     }
 }

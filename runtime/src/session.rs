@@ -207,6 +207,11 @@ impl Session {
         self.n_ctx() - self.pos
     }
 
+    /// The KV cache's element type.
+    pub fn kv_type(&self) -> KvType {
+        self.kv.ty()
+    }
+
     pub fn kv_cache_bytes(&self) -> usize {
         if self.gpu_name().is_some() {
             // The GPU cache is f16.
@@ -286,10 +291,11 @@ impl Session {
 
 /// Refuses caches for `slots` sequences of `n_ctx` positions that need more memory
 /// than this machine has (or than can be counted), instead of aborting on the
-/// allocation.
+/// allocation, and block types whose blocks do not tile the model's KV rows.
 pub(crate) fn check_kv_fits(model: &Model, slots: usize, n_ctx: usize, ty: KvType) -> Result<()> {
     let c = &model.config;
-    let kv_bytes = [slots, 2, c.n_layer, n_ctx, c.kv_dim(), ty.bytes()]
+    ty.check_row(c.kv_dim()).map_err(Error::Invalid)?;
+    let kv_bytes = [slots, 2, c.n_layer, n_ctx, ty.row_bytes(c.kv_dim())]
         .into_iter()
         .try_fold(1usize, usize::checked_mul);
     let total = crate::metrics::total_memory_bytes();

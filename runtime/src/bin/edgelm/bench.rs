@@ -35,6 +35,13 @@ pub struct BenchArgs {
     /// Worker threads (default: one per performance core, hyper-threads not counted).
     #[arg(short, long, default_value_t = 0)]
     threads: usize,
+    /// Tokens already in the context before each test, untimed (llama-bench -d): the
+    /// decode speed with the context that full.
+    #[arg(short, long, default_value_t = 0)]
+    depth: usize,
+    /// KV cache element type (see `edgelm run --help`).
+    #[arg(long, value_parser = KvType::NAMES, default_value = "f16")]
+    kv_type: String,
     /// Where to run: cpu, cuda or auto (see `edgelm run --help`).
     #[arg(long, default_value_t = Device::Auto)]
     device: Device,
@@ -59,10 +66,12 @@ pub fn main(a: BenchArgs) -> Result<()> {
         let loaded = load(&a.model)?;
         let model = &loaded.model;
         let opts = SessionOptions {
-            n_ctx: (a.prompt + a.gen).max(1),
-            kv_type: KvType::F16,
+            n_ctx: (a.depth + a.prompt.max(a.gen)).max(1),
+            kv_type: a.kv_type.parse().map_err(anyhow::Error::msg)?,
             precision: Precision::Fast,
-            n_batch: a.prompt.max(1),
+            // The depth is filled in batches of 512 (as llama.cpp's default) when the
+            // prompt test's batch is smaller.
+            n_batch: a.prompt.max(if a.depth > 0 { 512 } else { 1 }),
         };
         let vocab = model.vocab_size() as u64;
         let mut rng = SplitMix64::new(42);
@@ -85,6 +94,9 @@ pub fn main(a: BenchArgs) -> Result<()> {
         for rep in 0..=a.reps {
             if a.prompt > 0 {
                 session.reset();
+                if a.depth > 0 {
+                    session.eval(&random_ids(a.depth), LogitsFor::Last)?;
+                }
                 let ids = random_ids(a.prompt);
                 let t = Instant::now();
                 session.eval(&ids, LogitsFor::Last)?;
@@ -94,6 +106,9 @@ pub fn main(a: BenchArgs) -> Result<()> {
             }
             if a.gen > 0 {
                 session.reset();
+                if a.depth > 0 {
+                    session.eval(&random_ids(a.depth), LogitsFor::Last)?;
+                }
                 let mut next = random_ids(1)[0];
                 let t = Instant::now();
                 for _ in 0..if rep > 0 { a.gen } else { 1 } {
@@ -121,6 +136,8 @@ pub fn main(a: BenchArgs) -> Result<()> {
                     "kernels": edgelm_kernels::cpu::kernel_set(),
                     "n_prompt": a.prompt,
                     "n_gen": a.gen,
+                    "n_depth": a.depth,
+                    "kv_type": a.kv_type,
                     "reps": a.reps,
                     "pp_tok_s": if pp.is_empty() { None } else { Some(pp_mean) },
                     "pp_tok_s_sd": pp_sd,
@@ -134,17 +151,23 @@ pub fn main(a: BenchArgs) -> Result<()> {
                 })
             );
         } else {
+            // llama-bench's name for a test at a depth: "tg64 @ d900".
+            let depth = if a.depth > 0 {
+                format!(" @ d{}", a.depth)
+            } else {
+                String::new()
+            };
             println!("| model | threads | test | t/s |");
             println!("| --- | ---: | --- | ---: |");
             if !pp.is_empty() {
                 println!(
-                    "| {name} | {threads} | pp{} | {pp_mean:.2} ± {pp_sd:.2} |",
+                    "| {name} | {threads} | pp{}{depth} | {pp_mean:.2} ± {pp_sd:.2} |",
                     a.prompt
                 );
             }
             if !tg.is_empty() {
                 println!(
-                    "| {name} | {threads} | tg{} | {tg_mean:.2} ± {tg_sd:.2} |",
+                    "| {name} | {threads} | tg{}{depth} | {tg_mean:.2} ± {tg_sd:.2} |",
                     a.gen
                 );
             }

@@ -30,6 +30,9 @@ pub struct PerplexityArgs {
     /// Reference mode: f32 weights, activations and KV cache.
     #[arg(long)]
     precise: bool,
+    /// KV cache element type (see `edgelm run --help`); --precise always uses f32.
+    #[arg(long, value_parser = KvType::NAMES, default_value = "f16")]
+    kv_type: String,
     /// Score at most this many chunks.
     #[arg(long)]
     chunks: Option<usize>,
@@ -62,7 +65,11 @@ pub fn main(a: PerplexityArgs) -> Result<()> {
         }
         let opts = SessionOptions {
             n_ctx: a.ctx,
-            kv_type: if a.precise { KvType::F32 } else { KvType::F16 },
+            kv_type: if a.precise {
+                KvType::F32
+            } else {
+                a.kv_type.parse().map_err(anyhow::Error::msg)?
+            },
             precision: if a.precise {
                 Precision::Precise
             } else {

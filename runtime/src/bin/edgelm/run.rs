@@ -75,8 +75,9 @@ pub struct RunArgs {
     /// Random seed (default: from the clock). The same seed repeats a run.
     #[arg(long)]
     seed: Option<u64>,
-    /// KV cache element type.
-    #[arg(long, value_parser = ["f16", "f32"], default_value = "f16")]
+    /// KV cache element type: f16, f32, or ggml blocks q8_0 (about half of f16's
+    /// memory) or q4_0 (about a quarter); --precise always uses f32.
+    #[arg(long, value_parser = KvType::NAMES, default_value = "f16")]
     kv_type: String,
     /// Reference mode: weights dequantized to f32, f32 activations and KV cache.
     #[arg(long)]
@@ -144,10 +145,10 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
     }
     let opts = SessionOptions {
         n_ctx: a.ctx,
-        kv_type: if a.precise || a.kv_type == "f32" {
+        kv_type: if a.precise {
             KvType::F32
         } else {
-            KvType::F16
+            a.kv_type.parse().map_err(anyhow::Error::msg)?
         },
         precision: if a.precise {
             Precision::Precise
@@ -230,6 +231,7 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
             "model_mapped_mib": mapped,
             "weights_interleaved_mib": copied,
             "kv_cache_mib": kv_mib,
+            "kv_type": session.kv_type().to_string(),
             "n_ctx": session.n_ctx(),
             "threads": threads,
             "threads_reason": threads_why,

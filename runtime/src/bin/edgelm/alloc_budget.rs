@@ -86,7 +86,14 @@ pub fn with_budget<T>(bytes: usize, what: &str, f: impl FnOnce() -> T) -> T {
     );
     MESSAGE.with(|m| m.set(msg));
     LEFT.with(|l| l.set(Some(bytes)));
-    let out = f();
-    LEFT.with(|l| l.set(None));
-    out
+    // Ends the budget even if `f` panics: the server renders templates on pooled
+    // threads that live on after a caught panic.
+    struct End;
+    impl Drop for End {
+        fn drop(&mut self) {
+            let _ = LEFT.try_with(|l| l.set(None));
+        }
+    }
+    let _end = End;
+    f()
 }

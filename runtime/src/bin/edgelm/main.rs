@@ -6,6 +6,8 @@ mod info;
 mod load;
 mod perplexity;
 mod run;
+#[cfg(feature = "serve")]
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,10 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt processing and generation tokens/s, measured as llama-bench measures them.
     Bench(bench::BenchArgs),
+    /// Serve the model over HTTP with an OpenAI-compatible API (chat and text
+    /// completions, streaming), batching concurrent requests.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
 }
 
 #[global_allocator]
@@ -49,6 +55,8 @@ fn main() {
         Command::Info(a) => info::main(a),
         Command::Perplexity(a) => perplexity::main(a),
         Command::Bench(a) => bench::main(a),
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve::main(a),
     };
     if let Err(e) = result {
         eprintln!(

@@ -16,6 +16,7 @@ pub mod kv_cache;
 pub mod metrics;
 pub mod model;
 pub mod perplexity;
+pub mod plan;
 pub mod process;
 pub mod sampler;
 pub mod serve;

@@ -31,7 +31,12 @@ impl Model {
     /// Maps `path`, checks every tensor the architecture needs and rearranges the
     /// weights this CPU's kernels read faster in another layout.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
-        let file = GgufFile::open(path)?;
+        Model::load_file(GgufFile::open(path)?)
+    }
+
+    /// [`Model::load`] of a file already open (its header read, e.g. to plan memory
+    /// before touching the weights).
+    pub fn load_file(file: GgufFile) -> Result<Model> {
         let model = Model::from_file(file)?;
         // The copied tensors' pages were read once and released.
         model.file.prefault_except(&model.weights.copied_tensors());

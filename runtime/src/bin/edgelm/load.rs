@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use edgelm_runtime::gguf::GgufFile;
 use edgelm_runtime::model::Model;
 use edgelm_runtime::tokenizer::Tokenizer;
 
@@ -15,8 +16,16 @@ pub struct Loaded {
 }
 
 pub fn load(path: &Path) -> Result<Loaded> {
+    load_checked(path, |_| Ok(()))
+}
+
+/// [`load`], after `check` has seen the file's header (the memory plan), before any
+/// weight is touched.
+pub fn load_checked(path: &Path, check: impl FnOnce(&GgufFile) -> Result<()>) -> Result<Loaded> {
     let start = Instant::now();
-    let model = Model::load(path)?;
+    let file = GgufFile::open(path)?;
+    check(&file)?;
+    let model = Model::load_file(file)?;
     let tokenizer = Tokenizer::from_gguf(&model.file)
         .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
     edgelm_runtime::model::check_vocab(path, &tokenizer, model.vocab_size())?;

@@ -4,6 +4,7 @@ mod alloc_budget;
 mod bench;
 mod info;
 mod load;
+mod memory;
 mod perplexity;
 mod run;
 #[cfg(feature = "serve")]
@@ -32,6 +33,9 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt processing and generation tokens/s, measured as llama-bench measures them.
     Bench(bench::BenchArgs),
+    /// How much memory a model will take at a context, KV type and parallel count,
+    /// against what this device has: read from the file's header, before loading.
+    Plan(memory::PlanArgs),
     /// Serve the model over HTTP with an OpenAI-compatible API (chat and text
     /// completions, streaming), batching concurrent requests.
     #[cfg(feature = "serve")]
@@ -55,6 +59,7 @@ fn main() {
         Command::Info(a) => info::main(a),
         Command::Perplexity(a) => perplexity::main(a),
         Command::Bench(a) => bench::main(a),
+        Command::Plan(a) => memory::main(a),
         #[cfg(feature = "serve")]
         Command::Serve(a) => serve::main(a),
     };

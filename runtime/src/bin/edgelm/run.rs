@@ -19,7 +19,8 @@ use edgelm_runtime::tokenizer::{TextStream, Tokenizer};
 use edgelm_runtime::Precision;
 
 use crate::alloc_budget;
-use crate::load::{load, read_text_file, thread_count, thread_pool, MIB};
+use crate::load::{load_checked, read_text_file, thread_count, thread_pool, MIB};
+use crate::memory::{one_line, plan_for, Ctx, Size, Want};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -48,9 +49,14 @@ pub struct RunArgs {
     /// Worker threads (default: one per performance core, hyper-threads not counted).
     #[arg(short, long, default_value_t = 0)]
     threads: usize,
-    /// Context size in tokens (default: min(model context, 4096)).
-    #[arg(short, long, default_value_t = 0)]
-    ctx: usize,
+    /// Context size in tokens (default: min(model context, 4096)), or `auto`: the
+    /// most that fits the memory available (or --mem-budget).
+    #[arg(short, long, default_value = "0")]
+    ctx: Ctx,
+    /// Plan memory against this much instead of what the device has available now
+    /// (e.g. 512M, 1.5G): a run that would need more stops before loading.
+    #[arg(long, value_name = "SIZE")]
+    mem_budget: Option<Size>,
     /// Prompt tokens per forward pass.
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -113,7 +119,26 @@ pub fn main(a: RunArgs, started: Instant) -> Result<()> {
 /// `threads`: the worker count and why it is that many.
 fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) -> Result<()> {
     let (threads, threads_why) = threads;
-    let loaded = load(&a.model)?;
+    // The plan, from the header alone: a run that cannot fit stops here, before the
+    // weights are touched.
+    let mut planned = None;
+    let loaded = load_checked(&a.model, |file| {
+        let want = Want {
+            ctx: a.ctx,
+            budget: a.mem_budget.map(|s| s.0),
+            kv_type: if a.precise { "f32" } else { &a.kv_type },
+            parallel: 1,
+            n_batch: a.batch,
+            logits_rows: 1,
+            threads,
+        };
+        planned = Some(plan_for(file, &want)?);
+        Ok(())
+    })?;
+    let (n_ctx, plan) = planned.expect("the check ran");
+    if !a.json {
+        eprintln!("edgelm: {}", one_line(&plan, n_ctx));
+    }
     let (model, tok) = (&loaded.model, &loaded.tokenizer);
     let mut from = match &a.file {
         Some(f) => f.display().to_string(),
@@ -144,7 +169,7 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
         bail!("{from}: the prompt is empty after tokenization");
     }
     let opts = SessionOptions {
-        n_ctx: a.ctx,
+        n_ctx,
         kv_type: if a.precise {
             KvType::F32
         } else {
@@ -235,6 +260,7 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
             "n_ctx": session.n_ctx(),
             "threads": threads,
             "threads_reason": threads_why,
+            "plan": plan.to_json(),
             "precise": a.precise,
             "seed": seed,
             "device": session.device(),

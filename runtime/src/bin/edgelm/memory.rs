@@ -1,0 +1,259 @@
+//! The memory plan on the command line: `--ctx auto`, `--mem-budget`, the check that
+//! a run fits before the weights are touched, and `edgelm plan`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use edgelm_runtime::gguf::GgufFile;
+use edgelm_runtime::kv_cache::KvType;
+use edgelm_runtime::model::ModelConfig;
+use edgelm_runtime::plan::{
+    available_memory, human, largest_fitting_ctx, parse_size, plan, MemoryPlan, PlanRequest,
+};
+
+/// `--ctx`: a number of tokens (0: the default), or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ctx {
+    Tokens(usize),
+    /// The largest context that fits the memory budget.
+    Auto,
+}
+
+impl FromStr for Ctx {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Ctx, String> {
+        match s {
+            "auto" => Ok(Ctx::Auto),
+            n => n
+                .parse()
+                .map(Ctx::Tokens)
+                .map_err(|_| format!("'{n}' is not a number of tokens or 'auto'")),
+        }
+    }
+}
+
+/// A memory size: `4096`, `512M`, `1.5G`.
+#[derive(Clone, Copy, Debug)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Size, String> {
+        parse_size(s)
+            .map(Size)
+            .ok_or_else(|| format!("'{s}' is not a size (bytes, or with K, M or G)"))
+    }
+}
+
+/// Bytes per cached value of a `--kv-type` (f16's for a name clap has not checked).
+pub fn kv_bytes_per_value(kv_type: &str) -> f64 {
+    kv_type
+        .parse::<KvType>()
+        .map_or(2.0, KvType::bytes_per_value)
+}
+
+/// What a command's plan depends on besides the file.
+pub struct Want<'a> {
+    pub ctx: Ctx,
+    pub budget: Option<u64>,
+    pub kv_type: &'a str,
+    pub parallel: usize,
+    pub n_batch: usize,
+    pub logits_rows: usize,
+    pub threads: usize,
+}
+
+/// The context to run with (per sequence) and its plan, or an error saying what does
+/// fit. Reads only the header of `file`.
+pub fn plan_for(file: &GgufFile, w: &Want) -> Result<(usize, MemoryPlan)> {
+    let label = file.path().display().to_string();
+    let train = ModelConfig::from_gguf(file)?.n_ctx_train;
+    let req = |n_ctx| PlanRequest {
+        n_ctx,
+        parallel: w.parallel,
+        kv_bytes_per_value: kv_bytes_per_value(w.kv_type),
+        n_batch: w.n_batch,
+        logits_rows: w.logits_rows,
+        threads: w.threads,
+    };
+    let budget = w.budget.or_else(available_memory);
+    let n_ctx = match w.ctx {
+        Ctx::Tokens(0) => train.min(4096),
+        Ctx::Tokens(n) if n > train => {
+            bail!("--ctx {n} is larger than the model's context length {train}")
+        }
+        Ctx::Tokens(n) => n,
+        Ctx::Auto => {
+            let Some(budget) = budget else {
+                bail!("--ctx auto: the available memory is unknown here; give --mem-budget SIZE");
+            };
+            match largest_fitting_ctx(file, &req(train), budget, train)? {
+                Some(n) => {
+                    eprintln!(
+                        "edgelm: --ctx auto: {n} tokens (the most that fit {} of memory)",
+                        human(budget)
+                    );
+                    n
+                }
+                None => bail!(
+                    "{label}: even a 16-token context needs more than {} of memory",
+                    human(budget)
+                ),
+            }
+        }
+    };
+    let mut p = plan(file, &req(n_ctx)).with_context(|| label.clone())?;
+    if w.budget.is_some() {
+        p.available = budget;
+    }
+    if !p.fits() {
+        let avail = p.available.unwrap_or(0);
+        let mut advice = Vec::new();
+        if let Some(n) = largest_fitting_ctx(file, &req(train), avail, n_ctx)? {
+            if n < n_ctx {
+                advice.push(format!("--ctx {n}"));
+            }
+        }
+        for smaller in ["q8_0", "q4_0"] {
+            if kv_bytes_per_value(smaller) < kv_bytes_per_value(w.kv_type) {
+                let r = PlanRequest {
+                    kv_bytes_per_value: kv_bytes_per_value(smaller),
+                    ..req(n_ctx)
+                };
+                if plan(file, &r)?.peak_rss <= avail {
+                    advice.push(format!("--kv-type {smaller}"));
+                    break;
+                }
+            }
+        }
+        let advice = match advice.len() {
+            0 => "nothing smaller fits: free memory or use a smaller model file".to_string(),
+            _ => format!("{} fits", advice.join(" or ")),
+        };
+        bail!(
+            "{label}: needs {} (weights {}, KV cache {} for {n_ctx} tokens), {} available; {advice}",
+            human(p.peak_rss),
+            human(p.weights),
+            human(p.kv_cache),
+            human(avail)
+        );
+    }
+    Ok((n_ctx, p))
+}
+
+/// The plan in one line, for the top of a run's report.
+pub fn one_line(p: &MemoryPlan, n_ctx: usize) -> String {
+    format!(
+        "memory plan: peak ~{} (weights {}, KV cache {} at {n_ctx} tokens, scratch {}){}",
+        human(p.peak_rss),
+        human(p.weights),
+        human(p.kv_cache),
+        human(p.scratch),
+        p.available
+            .map_or(String::new(), |a| format!("; {} available", human(a)))
+    )
+}
+
+/// `edgelm plan`.
+#[derive(Args)]
+pub struct PlanArgs {
+    /// GGUF model file.
+    #[arg(short, long)]
+    model: PathBuf,
+    /// Context size in tokens per sequence, or `auto` (the most that fits).
+    #[arg(short, long, default_value = "0")]
+    ctx: Ctx,
+    /// KV cache element type.
+    #[arg(long, value_parser = ["f16", "f32", "q8_0", "q4_0"], default_value = "f16")]
+    kv_type: String,
+    /// Sequences served at once (`serve --parallel`), each with its own cache.
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+    /// Prompt tokens per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Worker threads (default: one per performance core).
+    #[arg(short, long, default_value_t = 0)]
+    threads: usize,
+    /// Plan against this much memory instead of what is available now.
+    #[arg(long, value_name = "SIZE")]
+    mem_budget: Option<Size>,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn main(a: PlanArgs) -> Result<()> {
+    let file = GgufFile::open(&a.model)?;
+    let threads = match a.threads {
+        0 => edgelm_runtime::cpu_cores::default_threads().threads,
+        n => n,
+    };
+    let want = Want {
+        ctx: a.ctx,
+        budget: a.mem_budget.map(|s| s.0),
+        kv_type: &a.kv_type,
+        parallel: a.parallel.max(1),
+        n_batch: a.batch.max(1),
+        logits_rows: a.parallel.max(1),
+        threads,
+    };
+    // A plan that does not fit is still printed, with the advice, and exits 1.
+    let (n_ctx, p, verdict) = match plan_for(&file, &want) {
+        Ok((n, p)) => (n, p, None),
+        Err(e) => {
+            let n = match a.ctx {
+                Ctx::Tokens(0) | Ctx::Auto => ModelConfig::from_gguf(&file)?.n_ctx_train.min(4096),
+                Ctx::Tokens(n) => n,
+            };
+            let req = PlanRequest {
+                n_ctx: n,
+                parallel: want.parallel,
+                kv_bytes_per_value: kv_bytes_per_value(&a.kv_type),
+                n_batch: want.n_batch,
+                logits_rows: want.logits_rows,
+                threads,
+            };
+            let mut p = plan(&file, &req)?;
+            if let Some(b) = want.budget {
+                p.available = Some(b);
+            }
+            (n, p, Some(e))
+        }
+    };
+    if a.json {
+        let mut j = p.to_json();
+        j["n_ctx"] = n_ctx.into();
+        j["parallel"] = want.parallel.into();
+        j["kv_type"] = a.kv_type.clone().into();
+        println!("{j}");
+    } else {
+        let mib = |b: u64| format!("{:9.1} MiB", b as f64 / (1024.0 * 1024.0));
+        println!(
+            "{}: {n_ctx} tokens × {} sequence(s), KV cache {}",
+            a.model.display(),
+            want.parallel,
+            a.kv_type
+        );
+        println!("  weights      {}", mib(p.weights));
+        println!("  KV cache     {}", mib(p.kv_cache));
+        println!("  scratch      {}", mib(p.scratch));
+        println!("  tokenizer    {}", mib(p.tokenizer));
+        println!("  process      {}", mib(p.process));
+        println!("  peak RSS     {}", mib(p.peak_rss));
+        match p.available {
+            Some(av) => println!(
+                "  available    {}  ({})",
+                mib(av),
+                if p.fits() { "fits" } else { "does not fit" }
+            ),
+            None => println!("  available    unknown"),
+        }
+    }
+    match verdict {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

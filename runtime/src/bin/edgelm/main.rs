@@ -2,6 +2,7 @@
 
 mod alloc_budget;
 mod bench;
+mod gen_args;
 mod info;
 mod load;
 mod memory;
@@ -9,6 +10,7 @@ mod perplexity;
 mod run;
 #[cfg(feature = "serve")]
 mod serve;
+mod stream_out;
 
 use clap::{Parser, Subcommand};
 

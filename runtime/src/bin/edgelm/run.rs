@@ -1,7 +1,6 @@
 //! `edgelm run`: generate text, stream it to stdout, report to stderr (or JSON).
 
 use std::io::Write;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,14 +12,16 @@ use edgelm_runtime::device::Device;
 use edgelm_runtime::generate::{generate, Generation, StopReason};
 use edgelm_runtime::kv_cache::KvType;
 use edgelm_runtime::metrics::peak_rss_mib;
-use edgelm_runtime::sampler::{Sampler, SamplerConfig};
 use edgelm_runtime::session::{Session, SessionOptions};
-use edgelm_runtime::tokenizer::{TextStream, Tokenizer};
+use edgelm_runtime::stop::StopStrings;
+use edgelm_runtime::tokenizer::Tokenizer;
 use edgelm_runtime::Precision;
 
 use crate::alloc_budget;
+use crate::gen_args::GenArgs;
 use crate::load::{load_checked, read_text_file, thread_count, thread_pool, MIB};
 use crate::memory::{one_line, plan_for, Ctx, Size, Want};
+use crate::stream_out::StreamOut;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -33,9 +34,8 @@ pub struct RunArgs {
     /// Read the prompt from a file.
     #[arg(short, long)]
     file: Option<PathBuf>,
-    /// Tokens to generate at most.
-    #[arg(short = 'n', long, default_value_t = 128)]
-    n_predict: usize,
+    #[command(flatten)]
+    gen: GenArgs,
     /// Wrap the prompt in the model's chat template (tokenizer.chat_template).
     #[arg(long)]
     chat: bool,
@@ -60,27 +60,6 @@ pub struct RunArgs {
     /// Prompt tokens per forward pass.
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.8)]
-    temp: f32,
-    /// Keep the k most likely tokens (0: all).
-    #[arg(long, default_value_t = 40)]
-    top_k: usize,
-    /// Keep the smallest set of tokens whose probability reaches p (1: all).
-    #[arg(long, default_value_t = 0.95)]
-    top_p: f32,
-    /// Drop tokens less likely than min-p times the most likely one (0: off).
-    #[arg(long, default_value_t = 0.05)]
-    min_p: f32,
-    /// Penalty for tokens seen in the last --repeat-last-n (1: off).
-    #[arg(long, default_value_t = 1.0)]
-    repeat_penalty: f32,
-    /// How many recent tokens --repeat-penalty looks at.
-    #[arg(long, default_value_t = 64)]
-    repeat_last_n: usize,
-    /// Random seed (default: from the clock). The same seed repeats a run.
-    #[arg(long)]
-    seed: Option<u64>,
     /// KV cache element type: f16, f32, or ggml blocks q8_0 (about half of f16's
     /// memory) or q4_0 (about a quarter); --precise always uses f32.
     #[arg(long, value_parser = KvType::NAMES, default_value = "f16")]
@@ -102,7 +81,7 @@ pub struct RunArgs {
 
 /// `started`: when the process's `main` began, for the load-to-first-token figure.
 pub fn main(a: RunArgs, started: Instant) -> Result<()> {
-    check_sampling(&a)?;
+    a.gen.check()?;
     if a.batch == 0 {
         bail!("--batch 0: must be at least 1 (tokens per prefill step)");
     }
@@ -187,20 +166,11 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
         eprintln!("edgelm: {n}");
     }
     let mut session = session;
-    let seed = a.seed.unwrap_or_else(clock_seed);
-    let mut sampler = Sampler::new(SamplerConfig {
-        temperature: a.temp,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        min_p: a.min_p,
-        repeat_penalty: a.repeat_penalty,
-        repeat_last_n: a.repeat_last_n,
-        seed,
-        ..SamplerConfig::default()
-    });
+    let seed = a.gen.seed();
+    let mut sampler = a.gen.sampler(seed);
 
     let mut first_token_at: Option<Instant> = None;
-    let mut out = TextStream::default();
+    let mut out = StreamOut::new(&a.gen.stop, !a.json);
     let stdout = std::io::stdout();
     if a.echo && !a.json {
         let _ = write!(stdout.lock(), "{text}");
@@ -209,20 +179,19 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
         &mut session,
         &mut sampler,
         &ids,
-        a.n_predict,
-        |t| tok.is_eog(t),
+        a.gen.n_predict,
+        |t| !a.gen.ignore_eos && tok.is_eog(t),
         |t| {
             first_token_at.get_or_insert_with(Instant::now);
-            if !a.json {
-                let piece = out.push(&tok.decode_token(t));
-                let mut lock = stdout.lock();
-                // A closed pipe (e.g. `| head`) must not abort the run.
-                let _ = lock.write_all(piece.as_bytes());
-                let _ = lock.flush();
-            }
-            ControlFlow::Continue(())
+            out.push(&tok.decode_token(t))
         },
     )?;
+    out.finish();
+    // A stop string ends the generation through the callback's Break.
+    let stop = match out.matched() {
+        Some(_) => "stop_string",
+        None => gen.stop.as_str(),
+    };
     // Wall time from the start of `main` to the first sampled token (None if none was).
     let load_to_first_ms = first_token_at.map(|t| (t - started).as_secs_f64() * 1000.0);
     let peak = peak_rss_mib();
@@ -238,13 +207,22 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
     });
     if a.json {
         let generated: Vec<u32> = gen.tokens.clone();
+        // The whole text decoded at once (as before stop strings), cut where the stream
+        // was: the first stop string to complete.
+        let mut cut = StopStrings::new(a.gen.stop.iter().cloned());
+        let decoded = cut.push(&tok.decode(&generated));
+        let text = match decoded.stop {
+            Some(_) => decoded.text,
+            None => decoded.text + &cut.finish(),
+        };
         let report = serde_json::json!({
-            "text": tok.decode(&generated),
+            "text": text,
             "tokens": generated,
             "prompt_ids": ids,
             "prompt_tokens": gen.prompt_tokens,
             "generated_tokens": gen.tokens.len(),
-            "stop": gen.stop.as_str(),
+            "stop": stop,
+            "stop_string": out.matched(),
             "load_ms": loaded.load_ms,
             "ttft_ms": gen.ttft_ms,
             "load_to_first_token_ms": load_to_first_ms,
@@ -269,7 +247,6 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
         });
         println!("{report}");
     } else {
-        let _ = stdout.lock().write_all(out.finish().as_bytes());
         println!();
         if gen.stop == StopReason::ContextFull {
             eprintln!(
@@ -284,7 +261,7 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
         print_report(
             a,
             &times,
-            &gen,
+            (&gen, stop),
             (threads, &threads_why),
             peak,
             (mapped, copied),
@@ -292,39 +269,6 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
         );
         if let Some((name, mib)) = &gpu {
             eprintln!("  device           cuda ({name}), GPU memory {mib:.1} MiB");
-        }
-    }
-    Ok(())
-}
-
-/// Refuses sampler settings that are out of range or not numbers: a NaN temperature
-/// would sample from NaN probabilities without a word.
-fn check_sampling(a: &RunArgs) -> Result<()> {
-    let checks = [
-        ("--temp", a.temp, a.temp >= 0.0, "0 or more"),
-        (
-            "--top-p",
-            a.top_p,
-            (0.0..=1.0).contains(&a.top_p),
-            "between 0 and 1",
-        ),
-        (
-            "--min-p",
-            a.min_p,
-            (0.0..=1.0).contains(&a.min_p),
-            "between 0 and 1",
-        ),
-        (
-            "--repeat-penalty",
-            a.repeat_penalty,
-            a.repeat_penalty > 0.0,
-            "above 0",
-        ),
-    ];
-    for (flag, v, ok, want) in checks {
-        // NaN fails every comparison above, and an infinity is no setting either.
-        if !ok || !v.is_finite() {
-            bail!("{flag} {v}: must be {want}");
         }
     }
     Ok(())
@@ -451,7 +395,7 @@ struct Times {
 fn print_report(
     a: &RunArgs,
     times: &Times,
-    gen: &Generation,
+    (gen, stop): (&Generation, &str),
     (threads, why): (usize, &str),
     peak: Option<f64>,
     (mapped, copied): (f64, f64),
@@ -492,15 +436,7 @@ fn print_report(
         Some(p) => eprintln!("  peak RSS         {p:9.1} MiB"),
         None => eprintln!("  peak RSS         (not available on this OS)"),
     }
-    eprintln!(
-        "  generated {} tokens, stopped: {}",
-        gen.tokens.len(),
-        gen.stop.as_str()
-    );
+    eprintln!("  generated {} tokens, stopped: {}", gen.tokens.len(), stop);
 }
 
-pub(crate) fn clock_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
+pub(crate) use crate::gen_args::clock_seed;

@@ -32,8 +32,9 @@ pub struct BenchArgs {
     /// Repetitions of each test (llama-bench -r).
     #[arg(short, long, default_value_t = 5)]
     reps: usize,
-    /// Worker threads (default: one per performance core, hyper-threads not counted).
-    #[arg(short, long, default_value_t = 0)]
+    /// Worker threads; 0 (the default): one per performance core, hyper-threads not
+    /// counted.
+    #[arg(short, long, default_value_t = 0, hide_default_value = true)]
     threads: usize,
     /// Tokens already in the context before each test, untimed (llama-bench -d): the
     /// decode speed with the context that full.

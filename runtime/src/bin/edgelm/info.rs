@@ -4,24 +4,33 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{ArgGroup, Args};
 use edgelm_runtime::gguf::{GgufFile, MetaArray, MetaValue};
 use edgelm_runtime::model::ModelConfig;
 
 use crate::load::MIB;
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("gguf").required(true).args(["file", "model"])))]
 pub struct InfoArgs {
+    /// GGUF file (or give it with -m, as the other subcommands take it).
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
     /// GGUF file.
-    file: PathBuf,
+    #[arg(short, long, value_name = "FILE", conflicts_with = "file")]
+    model: Option<PathBuf>,
     /// Also list every metadata key.
     #[arg(long)]
     metadata: bool,
 }
 
 pub fn main(a: InfoArgs) -> Result<()> {
-    let f = GgufFile::open(&a.file)?;
-    println!("file:         {}", a.file.display());
+    // Clap requires one of the two; the positional form is kept for old scripts.
+    let Some(path) = a.model.as_ref().or(a.file.as_ref()) else {
+        anyhow::bail!("give the GGUF file: edgelm info -m FILE");
+    };
+    let f = GgufFile::open(path)?;
+    println!("file:         {}", path.display());
     println!(
         "gguf:         v{}, {} metadata keys, {} tensors, alignment {}, {:.1} MiB",
         f.version(),

@@ -174,8 +174,9 @@ pub struct PlanArgs {
     /// Prompt tokens per forward pass.
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Worker threads (default: one per performance core).
-    #[arg(short, long, default_value_t = 0)]
+    /// Worker threads; 0 (the default): one per performance core, hyper-threads not
+    /// counted.
+    #[arg(short, long, default_value_t = 0, hide_default_value = true)]
     threads: usize,
     /// Plan against this much memory instead of what is available now.
     #[arg(long, value_name = "SIZE")]

@@ -24,8 +24,9 @@ pub struct PerplexityArgs {
     /// Chunk size in tokens.
     #[arg(short, long, default_value_t = 512)]
     ctx: usize,
-    /// Worker threads (default: one per performance core, hyper-threads not counted).
-    #[arg(short, long, default_value_t = 0)]
+    /// Worker threads; 0 (the default): one per performance core, hyper-threads not
+    /// counted.
+    #[arg(short, long, default_value_t = 0, hide_default_value = true)]
     threads: usize,
     /// Reference mode: f32 weights, activations and KV cache.
     #[arg(long)]

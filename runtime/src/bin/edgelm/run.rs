@@ -46,12 +46,13 @@ pub struct RunArgs {
     /// Jinja file. Default: the file's own, else its architecture's built-in one.
     #[arg(long, requires = "chat", value_name = "NAME|FILE")]
     chat_template: Option<String>,
-    /// Worker threads (default: one per performance core, hyper-threads not counted).
-    #[arg(short, long, default_value_t = 0)]
+    /// Worker threads; 0 (the default): one per performance core, hyper-threads not
+    /// counted.
+    #[arg(short, long, default_value_t = 0, hide_default_value = true)]
     threads: usize,
-    /// Context size in tokens (default: min(model context, 4096)), or `auto`: the
+    /// Context size in tokens; 0 (the default): min(model context, 4096); `auto`: the
     /// most that fits the memory available (or --mem-budget).
-    #[arg(short, long, default_value = "0")]
+    #[arg(short, long, default_value = "0", hide_default_value = true)]
     ctx: Ctx,
     /// Plan memory against this much instead of what the device has available now
     /// (e.g. 512M, 1.5G): a run that would need more stops before loading.

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use edgelm_kernels::quant::{dequantize_row, quantize_row, GgmlType, QuantError};
-use edgelm_runtime::gguf::{GgufFile, GgufWriter, MetaValue};
+use edgelm_runtime::gguf::{GgufFile, GgufWriter, MetaArray, MetaValue};
 use edgelm_runtime::model::check_file;
 use rayon::prelude::*;
 
 use crate::lora::LoraAdapter;
-use crate::recipe::{self, Override, Quant, TensorShape};
+use crate::recipe::{self, Choice, ModelInfo, Override, Quant, TensorShape};
 use crate::report::{rel, LoraEffect, Report, TensorReport};
 use crate::source::{Checkpoint, HfLayout, SourceTensor};
 use crate::CompressError;
@@ -30,25 +30,20 @@ pub struct Options {
 
 /// The type chosen for every tensor of `ckpt`, in file order. An override that matches
 /// no tensor is an error: it is almost always a typo.
-pub fn plan(ckpt: &Checkpoint, opts: &Options) -> Result<Vec<GgmlType>, CompressError> {
-    let mut used = vec![false; opts.overrides.len()];
-    let types = ckpt
+pub fn plan(ckpt: &Checkpoint, opts: &Options) -> Result<Vec<Choice>, CompressError> {
+    let shapes: Vec<TensorShape> = ckpt
         .tensors
         .iter()
-        .map(|t| {
-            let shape = TensorShape {
-                name: &t.name,
-                dims: &t.dims,
-                n_layers: ckpt.n_layers,
-                has_output: ckpt.has_output,
-            };
-            let (ty, by) = recipe::choose(opts.quant, &opts.overrides, &shape);
-            if let Some(i) = by {
-                used[i] = true;
-            }
-            ty
+        .map(|t| TensorShape {
+            name: &t.name,
+            dims: &t.dims,
         })
         .collect();
+    let choices = recipe::choose_all(opts.quant, &opts.overrides, &model_info(ckpt), &shapes);
+    let mut used = vec![false; opts.overrides.len()];
+    for i in choices.iter().filter_map(|c| c.by) {
+        used[i] = true;
+    }
     if let Some(i) = used.iter().position(|u| !u) {
         return Err(CompressError::Recipe(format!(
             "--tensor-type '{}': the pattern matches no quantizable tensor of {}",
@@ -56,7 +51,32 @@ pub fn plan(ckpt: &Checkpoint, opts: &Options) -> Result<Vec<GgmlType>, Compress
             ckpt.path.display()
         )));
     }
-    Ok(types)
+    Ok(choices)
+}
+
+/// What llama-quantize's mixes read from the hyper-parameters.
+fn model_info(ckpt: &Checkpoint) -> ModelInfo {
+    let first = |key: &str| -> Option<usize> {
+        let key = format!("{}.{key}", ckpt.arch);
+        let v = &ckpt.metadata.iter().find(|(k, _)| *k == key)?.1;
+        let n: i64 = match v {
+            MetaValue::U32(n) => *n as i64,
+            MetaValue::I32(n) => *n as i64,
+            MetaValue::U64(n) => *n as i64,
+            MetaValue::I64(n) => *n,
+            MetaValue::Array(MetaArray::U32(a)) => *a.first()? as i64,
+            MetaValue::Array(MetaArray::I32(a)) => *a.first()? as i64,
+            _ => return None,
+        };
+        usize::try_from(n).ok()
+    };
+    let n_head = first("attention.head_count").unwrap_or(0);
+    ModelInfo {
+        arch: ckpt.arch.clone(),
+        n_layers: ckpt.n_layers,
+        n_head,
+        n_head_kv: first("attention.head_count_kv").unwrap_or(n_head),
+    }
 }
 
 /// Compresses `ckpt` into `out` and reports what it cost. `progress` is called once per
@@ -81,7 +101,7 @@ pub fn compress_then(
     before_commit: &dyn Fn(&Report) -> Result<(), CompressError>,
 ) -> Result<Report, CompressError> {
     let start = Instant::now();
-    let types = plan(ckpt, opts)?;
+    let choices = plan(ckpt, opts)?;
     let mut w = GgufWriter::new();
     w.add_metadata("general.architecture", MetaValue::String(ckpt.arch.clone()));
     for (k, v) in &ckpt.metadata {
@@ -94,8 +114,8 @@ pub fn compress_then(
         "general.quantization_version",
         MetaValue::U32(QUANTIZATION_VERSION),
     );
-    for (t, ty) in ckpt.tensors.iter().zip(&types) {
-        w.add_tensor_info(t.name.clone(), t.dims.clone(), *ty)?;
+    for (t, c) in ckpt.tensors.iter().zip(&choices) {
+        w.add_tensor_info(t.name.clone(), t.dims.clone(), c.ty)?;
     }
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -105,7 +125,7 @@ pub fn compress_then(
     // A window a little wider than the pool keeps every thread busy while the largest
     // tensors (the embedding) bound the memory in flight.
     let window = opts.threads.max(1) + 1;
-    let jobs: Vec<(&SourceTensor, GgmlType)> = ckpt.tensors.iter().zip(types).collect();
+    let jobs: Vec<(&SourceTensor, Choice)> = ckpt.tensors.iter().zip(choices).collect();
     // Filled while writing, read just before the rename (two closures, one at a time).
     let reports = std::cell::RefCell::new(Vec::with_capacity(jobs.len()));
     let mut merged: HashSet<String> = HashSet::new();
@@ -118,7 +138,7 @@ pub fn compress_then(
                     pool.install(|| {
                         chunk
                             .par_iter()
-                            .map(|(t, ty)| process(ckpt, t, *ty, &opts.loras))
+                            .map(|(t, c)| process(ckpt, t, *c, &opts.loras))
                             .collect()
                     });
                 for r in done {
@@ -169,9 +189,10 @@ pub fn compress_then(
 fn process(
     ckpt: &Checkpoint,
     t: &SourceTensor,
-    ty: GgmlType,
+    choice: Choice,
     loras: &[LoraAdapter],
 ) -> Result<(Vec<u8>, TensorReport), CompressError> {
+    let ty = choice.ty;
     let cols = t.cols();
     let mut w = ckpt.load(t)?;
     let mut base = None;
@@ -204,6 +225,7 @@ fn process(
         dims: t.dims.clone(),
         src_type: t.src_type.clone(),
         out_type: ty,
+        wanted_type: choice.wanted,
         bytes_before: t.src_bytes,
         bytes_after: bytes.len() as u64,
         err2: m.err2,

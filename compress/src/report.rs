@@ -28,6 +28,9 @@ pub struct TensorReport {
     pub dims: Vec<u64>,
     pub src_type: String,
     pub out_type: GgmlType,
+    /// What the recipe asked for; differs from `out_type` where the rows fit no block of
+    /// it and it fell back (llama-quantize's fallback).
+    pub wanted_type: GgmlType,
     pub bytes_before: u64,
     pub bytes_after: u64,
     /// Σ (deq(Q(W)) − W)² and Σ W², in f64: relative RMSE = √(err2 / norm2).
@@ -108,9 +111,14 @@ impl Report {
         rel(e, n)
     }
 
-    /// Input megabytes (of tensor data) per second.
-    pub fn mb_per_s(&self) -> f64 {
-        self.bytes_before as f64 / 1e6 / self.wall_s.max(1e-9)
+    /// Input MiB (of tensor data) per second.
+    pub fn mib_per_s(&self) -> f64 {
+        mib(self.bytes_before) / self.wall_s.max(1e-9)
+    }
+
+    /// How many tensors fell back to another type, per (wanted, used) pair.
+    pub fn fallbacks(&self) -> Vec<(GgmlType, GgmlType, usize)> {
+        crate::recipe::fallback_counts(self.tensors.iter().map(|t| (t.wanted_type, t.out_type)))
     }
 
     /// The per-tensor table and the totals, as printed on stdout.
@@ -170,15 +178,18 @@ impl Report {
             self.quant,
             self.tensors.len()
         );
+        if let Some(line) = fallback_line(&self.fallbacks()) {
+            let _ = writeln!(s, "fallback   {line}");
+        }
         let after = self.tensor_bytes_after();
         let _ = writeln!(
             s,
-            "size       {:.1} MB of tensors -> {:.1} MB ({:.2}x smaller, {:.3} bits/weight); file {:.1} MB",
-            self.bytes_before as f64 / 1e6,
-            after as f64 / 1e6,
-            self.bytes_before as f64 / after.max(1) as f64,
+            "size       {:.1} MiB of tensors -> {:.1} MiB ({}, {:.3} bits/weight); file {:.1} MiB",
+            mib(self.bytes_before),
+            mib(after),
+            size_change(self.bytes_before, after),
             self.bits_per_weight(),
-            self.file_bytes as f64 / 1e6,
+            mib(self.file_bytes),
         );
         let _ = writeln!(s, "rel RMSE   {:.3e} (all weights)", self.rel_rmse());
         if let Some(kept) = self.lora_survival() {
@@ -189,9 +200,9 @@ impl Report {
             .map_or("n/a".to_string(), |m| format!("{m:.0} MiB"));
         let _ = writeln!(
             s,
-            "time       {:.2} s ({:.0} MB/s), peak RSS {rss}",
+            "time       {:.2} s ({:.0} MiB/s), peak RSS {rss}",
             self.wall_s,
-            self.mb_per_s()
+            self.mib_per_s()
         );
         s
     }
@@ -231,6 +242,7 @@ impl Report {
                     "dims": t.dims,
                     "type_before": t.src_type,
                     "type_after": t.out_type.name(),
+                    "type_wanted": t.wanted_type.name(),
                     "bytes_before": t.bytes_before,
                     "bytes_after": t.bytes_after,
                     "ratio": t.ratio(),
@@ -258,9 +270,74 @@ impl Report {
                 "lora_survival": self.lora_survival(),
             },
             "wall_s": self.wall_s,
-            "mb_per_s": self.mb_per_s(),
+            "fallbacks": self.fallbacks().iter().map(|(w, u, n)| json!({
+                "wanted": w.name(), "used": u.name(), "tensors": n,
+            })).collect::<Vec<_>>(),
+            "mib_per_s": self.mib_per_s(),
             "peak_rss_mib": self.peak_rss_mib,
             "warnings": self.warnings,
         })
+    }
+}
+
+/// Bytes in MiB (2^20), the one unit the compressor prints.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}
+
+/// `2.50x smaller`, `1.48x larger` or `the same size`: from `before` to `after` bytes.
+pub fn size_change(before: u64, after: u64) -> String {
+    if after == before {
+        "the same size".to_string()
+    } else if after < before {
+        format!("{:.2}x smaller", before as f64 / after.max(1) as f64)
+    } else {
+        format!("{:.2}x larger", after as f64 / before.max(1) as f64)
+    }
+}
+
+/// `181 tensors Q6_K -> Q8_0 (rows fit no Q6_K block of 256); ...`, or `None`.
+pub fn fallback_line(counts: &[(GgmlType, GgmlType, usize)]) -> Option<String> {
+    if counts.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(w, u, n)| {
+            let t = if *n == 1 { "tensor" } else { "tensors" };
+            format!(
+                "{n} {t} {w} -> {u} (rows not a multiple of {w}'s {}-value blocks)",
+                w.block_size()
+            )
+        })
+        .collect();
+    Some(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_say_which_way_they_went() {
+        assert_eq!(size_change(1000, 400), "2.50x smaller");
+        assert_eq!(size_change(1000, 1480), "1.48x larger");
+        assert_eq!(size_change(7, 7), "the same size");
+        assert_eq!(mib(3 << 20), 3.0);
+    }
+
+    #[test]
+    fn fallbacks_are_counted_per_pair() {
+        assert_eq!(fallback_line(&[]), None);
+        let l = fallback_line(&[
+            (GgmlType::Q6_K, GgmlType::Q8_0, 181),
+            (GgmlType::Q4_0, GgmlType::F16, 1),
+        ])
+        .unwrap();
+        assert_eq!(
+            l,
+            "181 tensors Q6_K -> Q8_0 (rows not a multiple of Q6_K's 256-value blocks); \
+             1 tensor Q4_0 -> F16 (rows not a multiple of Q4_0's 32-value blocks)"
+        );
     }
 }

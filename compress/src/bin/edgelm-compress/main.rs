@@ -9,8 +9,8 @@ use clap::Parser;
 use edgelm_compress::error::CompressError;
 use edgelm_compress::lora::LoraAdapter;
 use edgelm_compress::pipeline::{self, Options};
-use edgelm_compress::recipe::{Override, Quant};
-use edgelm_compress::report::Report;
+use edgelm_compress::recipe::{self, Override, Quant};
+use edgelm_compress::report::{self, Report};
 use edgelm_compress::source::Checkpoint;
 
 #[derive(Parser)]
@@ -18,9 +18,15 @@ use edgelm_compress::source::Checkpoint;
     name = "edgelm-compress",
     version,
     about = "Merge LoRA adapters into a checkpoint, quantize it and write one GGUF file",
-    after_help = "Types: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K (every weight).\n\
-                  Recipes: Q3_K_M Q4_K_S Q4_K_M Q5_K_M Q6_K Q8_0 (llama-quantize's mixes).\n\
-                  Norms, biases and other 1-D tensors always stay F32."
+    after_help = "Types (-q), as llama-quantize names them and with its choice of types per tensor:\n  \
+                  F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M\n  \
+                  Q5_K_S Q5_K_M Q6_K (Q3_K, Q4_K, Q5_K are Q3_K_M, Q4_K_M, Q5_K_M).\n\
+                  --pure gives every weight the type itself; --tensor-type types: F32 F16 BF16\n\
+                  Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K.\n\
+                  Norms, biases and other 1-D tensors always stay F32. A tensor whose rows fit no\n\
+                  block of its type falls back as in llama-quantize (Q6_K -> Q8_0, Q4_K -> Q5_0,\n\
+                  Q5_K -> Q5_1, Q2_K/Q3_K -> Q4_0, else F16); the report counts them.\n\
+                  Sizes are in MiB (2^20 bytes)."
 )]
 struct Args {
     /// Hugging Face model directory (config.json, tokenizer.json, *.safetensors) or a GGUF file.
@@ -29,15 +35,20 @@ struct Args {
     /// PEFT adapter directory, optionally with a scale (DIR:0.5); repeat to merge several, in order.
     #[arg(long, value_name = "DIR[:SCALE]")]
     lora: Vec<String>,
-    /// Quantization type or recipe.
-    #[arg(short, long, value_name = "TYPE|RECIPE")]
+    /// Quantization type, as llama-quantize's (Q4_0 gives its Q4_0 mix: the output
+    /// matrix gets more bits).
+    #[arg(short, long, value_name = "TYPE")]
     quant: String,
+    /// Every weight gets TYPE itself, none more bits (llama-quantize --pure).
+    #[arg(long)]
+    pure: bool,
     /// Type for the tensors whose GGUF name matches a regular expression (first match wins).
     #[arg(long = "tensor-type", value_name = "PATTERN=TYPE")]
     tensor_type: Vec<String>,
-    /// Output GGUF file (written to a temporary name, renamed when complete).
-    #[arg(short, long)]
-    output: PathBuf,
+    /// Output GGUF file (written to a temporary name, renamed when complete); not needed
+    /// with --dry-run.
+    #[arg(short, long, required_unless_present = "dry_run")]
+    output: Option<PathBuf>,
     /// Also write the report as JSON.
     #[arg(long, value_name = "REPORT.json")]
     json: Option<PathBuf>,
@@ -89,7 +100,10 @@ fn parse_args() -> Args {
 const THREADS_PER_CPU: usize = 4;
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let quant = Quant::parse(&args.quant)?;
+    let mut quant = Quant::parse(&args.quant)?;
+    if args.pure {
+        quant = quant.pure();
+    }
     let overrides = args
         .tensor_type
         .iter()
@@ -106,8 +120,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             Ok(LoraAdapter::open(&dir, scale)?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if !args.dry_run {
-        check_output_dir(&args.output)?;
+    if let (false, Some(output)) = (args.dry_run, &args.output) {
+        check_output_dir(output)?;
         let mut inputs = vec![args.input.clone()];
         inputs.extend(
             args.lora
@@ -115,7 +129,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 .filter_map(|s| split_scale(s).ok())
                 .map(|(d, _)| d),
         );
-        check_outputs(&args.output, args.json.as_deref(), &inputs)?;
+        check_outputs(output, args.json.as_deref(), &inputs)?;
     }
     let ckpt = Checkpoint::open(&args.input)?;
     for w in &ckpt.warnings {
@@ -141,13 +155,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         loras,
         threads,
     };
-    if args.dry_run {
-        let types = pipeline::plan(&ckpt, &opts)?;
-        for (t, ty) in ckpt.tensors.iter().zip(types) {
-            println!("{:<28} {:>5} -> {}", t.name, t.src_type, ty.name());
+    let output = match (&args.output, args.dry_run) {
+        (Some(o), false) => o.clone(),
+        _ => {
+            return dry_run(&ckpt, &opts);
         }
-        return Ok(());
-    }
+    };
     let bar = progress::Bar::new(&ckpt);
     // The JSON report is written before the model is renamed into place: a run leaves
     // both or neither.
@@ -159,15 +172,39 @@ fn run(args: Args) -> anyhow::Result<()> {
         write_atomically(path, text.as_bytes())
             .map_err(|e| CompressError::io(path, "cannot write the report", e))
     };
-    let report = pipeline::compress_then(
-        &ckpt,
-        &opts,
-        &args.output,
-        &|t| bar.tensor_done(t),
-        &write_json,
-    )?;
+    let report =
+        pipeline::compress_then(&ckpt, &opts, &output, &|t| bar.tensor_done(t), &write_json)?;
     bar.finish();
     print!("{}", report.to_text());
+    Ok(())
+}
+
+/// `--dry-run`: each tensor's type, the fallbacks and the tensor bytes it would write.
+fn dry_run(ckpt: &Checkpoint, opts: &Options) -> anyhow::Result<()> {
+    let choices = pipeline::plan(ckpt, opts)?;
+    let mut after = 0u64;
+    for (t, c) in ckpt.tensors.iter().zip(&choices) {
+        let note = if c.fell_back() {
+            format!(" (wanted {}, rows of {} fit no block)", c.wanted, t.cols())
+        } else {
+            String::new()
+        };
+        println!("{:<28} {:>5} -> {}{note}", t.name, t.src_type, c.ty.name());
+        after += c.ty.row_bytes(t.cols()).unwrap_or(0) as u64 * t.rows() as u64;
+    }
+    let before: u64 = ckpt.tensors.iter().map(|t| t.src_bytes).sum();
+    println!();
+    println!("quant      {}", opts.quant.name());
+    let counts = recipe::fallback_counts(choices.iter().map(|c| (c.wanted, c.ty)));
+    if let Some(line) = report::fallback_line(&counts) {
+        println!("fallback   {line}");
+    }
+    println!(
+        "size       {:.1} MiB of tensors -> {:.1} MiB ({}); nothing written (--dry-run)",
+        report::mib(before),
+        report::mib(after),
+        report::size_change(before, after)
+    );
     Ok(())
 }
 

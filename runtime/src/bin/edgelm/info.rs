@@ -8,7 +8,7 @@ use clap::{ArgGroup, Args};
 use edgelm_runtime::gguf::{GgufFile, MetaArray, MetaValue};
 use edgelm_runtime::model::ModelConfig;
 
-use crate::load::MIB;
+use crate::load::{open_gguf, MIB};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("gguf").required(true).args(["file", "model"])))]
@@ -29,7 +29,7 @@ pub fn main(a: InfoArgs) -> Result<()> {
     let Some(path) = a.model.as_ref().or(a.file.as_ref()) else {
         anyhow::bail!("give the GGUF file: edgelm info -m FILE");
     };
-    let f = GgufFile::open(path)?;
+    let f = open_gguf(path)?;
     println!("file:         {}", path.display());
     println!(
         "gguf:         v{}, {} metadata keys, {} tensors, alignment {}, {:.1} MiB",

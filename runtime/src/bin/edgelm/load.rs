@@ -23,7 +23,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
 /// weight is touched.
 pub fn load_checked(path: &Path, check: impl FnOnce(&GgufFile) -> Result<()>) -> Result<Loaded> {
     let start = Instant::now();
-    let file = GgufFile::open(path)?;
+    let file = open_gguf(path)?;
     check(&file)?;
     let model = Model::load_file(file)?;
     let tokenizer = Tokenizer::from_gguf(&model.file)
@@ -34,6 +34,50 @@ pub fn load_checked(path: &Path, check: impl FnOnce(&GgufFile) -> Result<()>) ->
         tokenizer,
         load_ms: start.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// Opens a GGUF file, saying what to do when `path` is a Hugging Face checkpoint (its
+/// folder or one of its safetensors files) rather than the GGUF made from it: mapping a
+/// folder fails with an OS error that tells a newcomer nothing.
+pub fn open_gguf(path: &Path) -> Result<GgufFile> {
+    if let Some(what) = checkpoint_kind(path) {
+        bail!(
+            "{}: {what}, not a GGUF file; compress it into one first: \
+             edgelm-compress -i {} -o model.gguf -q Q4_K_M",
+            path.display(),
+            checkpoint_dir(path).display()
+        );
+    }
+    if path.is_dir() {
+        bail!("{}: a folder, not a GGUF file", path.display());
+    }
+    Ok(GgufFile::open(path)?)
+}
+
+/// What Hugging Face checkpoint `path` is, if it is one.
+fn checkpoint_kind(path: &Path) -> Option<&'static str> {
+    if path.is_dir() {
+        let has_weights = std::fs::read_dir(path).ok()?.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".safetensors") || name == "pytorch_model.bin"
+        });
+        let has_config = path.join("config.json").is_file();
+        return (has_weights || has_config).then_some("a Hugging Face checkpoint folder");
+    }
+    let ext = path.extension()?.to_str()?;
+    (ext == "safetensors").then_some("a safetensors file of a Hugging Face checkpoint")
+}
+
+/// The folder edgelm-compress wants: `path` itself, or the folder a file is in.
+fn checkpoint_dir(path: &Path) -> &Path {
+    if path.is_dir() {
+        return path;
+    }
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// The worker count for `--threads` (0: one per performance core), and why.

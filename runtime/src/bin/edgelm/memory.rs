@@ -187,7 +187,7 @@ pub struct PlanArgs {
 }
 
 pub fn main(a: PlanArgs) -> Result<()> {
-    let file = GgufFile::open(&a.model)?;
+    let file = crate::load::open_gguf(&a.model)?;
     let threads = match a.threads {
         0 => edgelm_runtime::cpu_cores::default_threads().threads,
         n => n,

@@ -40,10 +40,6 @@ pub struct PerplexityArgs {
 }
 
 pub fn main(a: PerplexityArgs) -> Result<()> {
-    // A chunk scores its second half: fewer than 4 tokens leave nothing to score.
-    if a.ctx < 4 {
-        bail!("-c/--ctx {}: a chunk needs at least 4 tokens", a.ctx);
-    }
     if a.chunks == Some(0) {
         bail!("--chunks 0: nothing to score");
     }
@@ -53,16 +49,27 @@ pub fn main(a: PerplexityArgs) -> Result<()> {
         let loaded = load(&a.model)?;
         let tok = &loaded.tokenizer;
         let mut tokens = tok.encode(&text, true, false);
-        if let Some(c) = a.chunks {
-            tokens.truncate(c.saturating_mul(a.ctx));
-        }
-        if tokens.len() < a.ctx {
+        // Every count in a message is the whole text's, before --chunks cuts it.
+        let in_text = tokens.len();
+        // A chunk scores its second half: fewer than 4 tokens leave nothing to score.
+        if a.ctx < 4 {
             bail!(
-                "{}: the text has {} tokens, fewer than one chunk of --ctx {}",
+                "-c/--ctx {}: too small, a chunk needs at least 4 tokens ({} has {in_text} \
+                 tokens; the default chunk is 512)",
+                a.ctx,
+                a.file.display()
+            );
+        }
+        if in_text < a.ctx {
+            bail!(
+                "{}: the text has {in_text} tokens, fewer than one chunk of -c/--ctx {}; \
+                 give a smaller -c or a longer text",
                 a.file.display(),
-                tokens.len(),
                 a.ctx
             );
+        }
+        if let Some(c) = a.chunks {
+            tokens.truncate(c.saturating_mul(a.ctx));
         }
         let opts = SessionOptions {
             n_ctx: a.ctx,
@@ -80,7 +87,7 @@ pub fn main(a: PerplexityArgs) -> Result<()> {
         };
         let mut session = Session::new(Arc::clone(&loaded.model), &opts)?;
         eprintln!(
-            "perplexity: {} tokens, {} chunks of {}, {} threads",
+            "perplexity: {} of the text's {in_text} tokens, {} chunks of {}, {} threads",
             tokens.len(),
             tokens.len() / a.ctx,
             a.ctx,

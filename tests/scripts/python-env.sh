@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A small Python environment for the test oracles that CI can afford (no torch):
-# gguf-py (reads and dequantizes GGUF), numpy, safetensors. Made once in models/.venv;
+# gguf-py (reads and dequantizes GGUF), numpy, safetensors, and the official `openai` client
+# (drives `edgelm serve` in tests/tests/serve_http.rs). Made once in models/.venv;
 # prints the path of its python.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/models/.venv"
-stamp="$venv/.edgelm-deps-1"
+stamp="$venv/.edgelm-deps-2"
 if [ ! -f "$stamp" ]; then
     mkdir -p "$root/models"
     if ! python3 -m venv "$venv" >/dev/null 2>&1; then
@@ -17,7 +18,7 @@ if [ ! -f "$stamp" ]; then
         python3 -m venv "$venv"
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        gguf==0.19.0 numpy safetensors==0.8.0 >&2
+        gguf==0.19.0 numpy safetensors==0.8.0 openai==3.63.0 >&2
     touch "$stamp"
 fi
 echo "$venv/bin/python"

@@ -131,6 +131,8 @@ pub struct HfConfig {
     pub(crate) head_dim_written: bool,
     /// `general.sampling.*` keys from `generation_config.json`, in the converter's order.
     sampling: Vec<(String, MetaValue)>,
+    /// `_name_or_path`: the Hugging Face model id the checkpoint was saved from, if any.
+    pub name_or_path: Option<String>,
     /// The RoPE base of sliding-window layers, where the config gives one (Gemma 3).
     pub rope_local_theta: Option<f32>,
     /// `sliding_window` (Gemma, Phi-3), when set.
@@ -307,6 +309,10 @@ impl HfConfig {
             dtype,
             head_dim_written,
             sampling: Vec::new(),
+            name_or_path: root
+                .get("_name_or_path")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             rope_local_theta,
             sliding_window: o.u32("sliding_window")?,
             sliding_window_pattern_one: o.u32("sliding_window_pattern")? == Some(1),
@@ -476,18 +482,36 @@ impl HfConfig {
     }
 }
 
-/// The converter's `general.name` fallback for a model directory: its name in title
-/// form ("SmolLM2-135M-Instruct" -> "SmolLM2 135M Instruct"; lowercase words get a
-/// capital unless they look like a version or a number).
-pub fn default_model_name(dir: &Path) -> String {
-    let name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "model".to_string());
-    name.trim()
-        .replace('-', " ")
+/// `general.name` for a model directory: the model's own name, as the converter finds it
+/// (config.json's `_name_or_path` when it is a Hugging Face id, "HuggingFaceTB/SmolLM2-
+/// 135M-Instruct" -> "SmolLM2 135M Instruct"), else the directory's name, in title form
+/// either way. Unlike the converter, a trailing dtype or quantization part (`-f32`,
+/// `-bf16`, `-fp16`, `-q4_k_m` ...) is dropped: it names the copy, not the model, and
+/// the file written is of another type anyway.
+pub fn model_name(dir: &Path, name_or_path: Option<&str>) -> String {
+    // A model id has at most one '/'; a saved-from local path is not a name.
+    let id = name_or_path
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.matches('/').count() <= 1 && !n.starts_with(['.', '/']))
+        .map(|n| n.rsplit('/').next().unwrap_or(n).to_string())
+        .filter(|n| !n.is_empty());
+    let id = id.unwrap_or_else(|| {
+        dir.canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "model".to_string())
+    });
+    // A human sentence is a name as it stands (as the converter keeps it).
+    if id.contains(' ') {
+        return id.trim().to_string();
+    }
+    let mut parts: Vec<&str> = id.split('-').filter(|p| !p.is_empty()).collect();
+    while parts.len() > 1 && parts.last().is_some_and(|p| is_type_part(p)) {
+        parts.pop();
+    }
+    parts
+        .join(" ")
         .split_whitespace()
         .map(|w| {
             let lower = w.chars().any(char::is_lowercase) && !w.chars().any(char::is_uppercase);
@@ -499,6 +523,37 @@ pub fn default_model_name(dir: &Path) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A name part that is a tensor type, as gguf-py's `get_model_id_components` tells them
+/// (`f32`, `bf16`, `fp16`, `q4_k_m`, `iq2_xs`), or a dtype as transformers spells it
+/// (`float32`, `bfloat16`, `half`).
+fn is_type_part(p: &str) -> bool {
+    let p = p.to_ascii_lowercase();
+    if matches!(
+        p.as_str(),
+        "float32" | "float16" | "bfloat16" | "half" | "full"
+    ) {
+        return true;
+    }
+    let float = {
+        let r = p.strip_prefix('b').unwrap_or(&p);
+        let r = r.strip_prefix('f').unwrap_or(r);
+        let r = r.strip_prefix('p').unwrap_or(r);
+        r.len() < p.len() && (r == "16" || r == "32")
+    };
+    let quant = {
+        let r = p.strip_prefix('i').unwrap_or(&p);
+        r.strip_prefix('q').is_some_and(|r| {
+            let mut c = r.chars();
+            c.next().is_some_and(|d| d.is_ascii_digit())
+                && c.as_str().split('_').enumerate().all(|(i, s)| {
+                    (i == 0 && s.is_empty())
+                        || (i > 0 && !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
+                })
+        })
+    };
+    float || quant
 }
 
 /// `v1`, `v1.2`, or anything starting with a digit.
@@ -780,13 +835,41 @@ mod tests {
 
     #[test]
     fn names_from_directories() {
+        let name = |dir: &str| model_name(Path::new(dir), None);
+        // The folder's dtype suffix names the copy, not the model.
         assert_eq!(
-            default_model_name(Path::new("/x/SmolLM2-135M-Instruct-f32")),
-            "SmolLM2 135M Instruct F32"
+            name("/x/SmolLM2-135M-Instruct-f32"),
+            "SmolLM2 135M Instruct"
         );
+        for suffix in [
+            "f16", "BF16", "fp32", "float16", "bfloat16", "q4_k_m", "Q8_0", "iq2_xs",
+        ] {
+            assert_eq!(
+                name(&format!("/x/Qwen2.5-0.5B-{suffix}")),
+                "Qwen2.5 0.5B",
+                "{suffix}"
+            );
+        }
+        assert_eq!(name("/x/my-model-v1.2"), "My Model v1.2");
+        // Parts that only look alike stay.
+        assert_eq!(name("/x/f32"), "F32");
+        assert_eq!(name("/x/model-q-fast"), "Model Q Fast");
+        assert_eq!(name("/x/phi-3-mini"), "Phi 3 Mini");
+    }
+
+    #[test]
+    fn names_from_the_config() {
+        let dir = Path::new("/x/SmolLM2-135M-Instruct-f32");
+        let name = |id: &str| model_name(dir, Some(id));
         assert_eq!(
-            default_model_name(Path::new("/x/my-model-v1.2")),
-            "My Model v1.2"
+            name("HuggingFaceTB/SmolLM2-360M-Instruct"),
+            "SmolLM2 360M Instruct"
         );
+        assert_eq!(name("gpt2"), "Gpt2");
+        assert_eq!(name("My Model"), "My Model");
+        // Paths are not names: the folder's name is used.
+        for path in ["/home/me/ckpt/run-7", "./out", "a/b/c", ""] {
+            assert_eq!(name(path), "SmolLM2 135M Instruct", "{path:?}");
+        }
     }
 }

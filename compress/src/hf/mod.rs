@@ -10,6 +10,6 @@ mod special;
 mod tokenizer;
 
 pub use config::{
-    default_model_name, supported_architectures, Arch, HfConfig, RopeScaling, GGML_QUANT_VERSION,
+    model_name, supported_architectures, Arch, HfConfig, RopeScaling, GGML_QUANT_VERSION,
 };
 pub use tokenizer::tokenizer_metadata;

@@ -14,7 +14,7 @@ use edgelm_runtime::model::arch::{Ffn, Norm};
 use super::names;
 use super::safetensors::SafetensorsSet;
 use super::{Checkpoint, HfLayout, Loc, SourceTensor};
-use crate::hf::{default_model_name, tokenizer_metadata, HfConfig};
+use crate::hf::{model_name, tokenizer_metadata, HfConfig};
 use crate::CompressError;
 
 pub(super) fn open(dir: &Path) -> Result<Checkpoint, CompressError> {
@@ -138,7 +138,7 @@ pub(super) fn open(dir: &Path) -> Result<Checkpoint, CompressError> {
     check_complete(dir, &config, &tensors)?;
     // Only now, with the tensors checked against config.json, is vocab_size known to be
     // what the file holds: the token list is sized from it.
-    let mut metadata = config.metadata(&default_model_name(dir), 0);
+    let mut metadata = config.metadata(&model_name(dir, config.name_or_path.as_deref()), 0);
     metadata.extend(tokenizer_metadata(dir, &config)?);
     tensors.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     Ok(Checkpoint::from_safetensors(

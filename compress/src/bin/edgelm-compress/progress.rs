@@ -1,5 +1,5 @@
 //! A progress bar on stderr while tensors are written, only when stderr is a terminal
-//! (logs and pipes get the report alone).
+//! (logs and pipes get the report alone). Sizes in MiB, as the report's.
 
 use std::io::IsTerminal;
 
@@ -18,7 +18,7 @@ impl Bar {
         let bar = ProgressBar::new(total);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {msg}",
             )
             .expect("the template is valid"),
         );

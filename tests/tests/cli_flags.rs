@@ -39,7 +39,7 @@ fn info_takes_the_model_with_m_or_positionally() {
 
 #[test]
 fn every_option_shows_one_default() {
-    for cmd in ["run", "info", "perplexity", "bench", "plan"] {
+    for cmd in ["run", "chat", "info", "perplexity", "bench", "plan"] {
         let (code, help, err) = edgelm(&[cmd, "--help"]);
         assert_eq!(code, Some(0), "{cmd}: {err}");
         // Long help puts an option's description and clap's [default: ...] on one line.

@@ -258,3 +258,14 @@ pub fn main(a: PlanArgs) -> Result<()> {
         None => Ok(()),
     }
 }
+
+/// The prompt batch to plan scratch memory for: a forward pass never holds more tokens
+/// than the context, so a --batch past it (which runs as the whole prompt) must not
+/// make the plan refuse the run.
+pub fn plan_batch(file: &GgufFile, ctx: Ctx, batch: usize) -> Result<usize> {
+    let most = match ctx {
+        Ctx::Tokens(n) if n > 0 => n,
+        _ => ModelConfig::from_gguf(file)?.n_ctx_train,
+    };
+    Ok(batch.min(most.max(1)))
+}

@@ -20,7 +20,7 @@ use edgelm_runtime::Precision;
 use crate::alloc_budget;
 use crate::gen_args::GenArgs;
 use crate::load::{load_checked, read_text_file, thread_count, thread_pool, MIB};
-use crate::memory::{one_line, plan_for, Ctx, Size, Want};
+use crate::memory::{one_line, plan_batch, plan_for, Ctx, Size, Want};
 use crate::stream_out::StreamOut;
 
 #[derive(Args)]
@@ -108,7 +108,7 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
             budget: a.mem_budget.map(|s| s.0),
             kv_type: if a.precise { "f32" } else { &a.kv_type },
             parallel: 1,
-            n_batch: a.batch,
+            n_batch: plan_batch(file, a.ctx, a.batch)?,
             logits_rows: 1,
             threads,
         };

@@ -123,3 +123,13 @@ fn phi3_with_fused_qkv_and_gate_up() {
 fn gemma2_with_soft_capping_and_alternating_windows() {
     check("gemma2");
 }
+
+#[test]
+fn llama_with_linear_rope_scaling() {
+    check("llama_linear");
+}
+
+#[test]
+fn gemma3_with_linear_rope_scaling_on_its_global_layers() {
+    check("gemma3_linear");
+}

@@ -83,13 +83,26 @@ impl RopeAngles {
     /// Angles for position `pos`: `theta_i = pos * base^(-2i/n_rot) / factor_i`.
     /// `freq_factors` (Llama 3.1 style `rope_freqs`) divide the frequency per pair.
     pub fn new(pos: usize, n_rot: usize, freq_base: f32, freq_factors: Option<&[f32]>) -> Self {
+        RopeAngles::scaled(pos, n_rot, freq_base, freq_factors, 1.0)
+    }
+
+    /// [`RopeAngles::new`] with linear position scaling (`rope.scaling.type` linear):
+    /// every angle times `freq_scale` (1 / the scaling factor), as ggml's `freq_scale`.
+    /// A scale of 1 gives exactly `new`'s angles.
+    pub fn scaled(
+        pos: usize,
+        n_rot: usize,
+        freq_base: f32,
+        freq_factors: Option<&[f32]>,
+        freq_scale: f32,
+    ) -> Self {
         let half = n_rot / 2;
         let mut cos = Vec::with_capacity(half);
         let mut sin = Vec::with_capacity(half);
         for i in 0..half {
             let inv_freq = 1.0 / freq_base.powf((2 * i) as f32 / n_rot as f32);
             let factor = freq_factors.map_or(1.0, |f| f[i]);
-            let theta = pos as f32 * inv_freq / factor;
+            let theta = pos as f32 * inv_freq / factor * freq_scale;
             cos.push(theta.cos());
             sin.push(theta.sin());
         }

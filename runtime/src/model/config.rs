@@ -16,6 +16,9 @@ pub struct ModelConfig {
     /// Dimensions of each head that RoPE rotates.
     pub n_rot: usize,
     pub rope_base: f32,
+    /// Linear RoPE scaling: positions times this (1 / `rope.scaling.factor`); 1 when the
+    /// file has none. Local (sliding-window) layers of Gemma 3 are not scaled.
+    pub rope_freq_scale: f32,
     /// The norms' epsilon (RMSNorm or LayerNorm, as the architecture has).
     pub rms_eps: f32,
     /// Positions a local layer attends over, for architectures with sliding-window
@@ -112,7 +115,7 @@ impl ModelConfig {
         }
         // Required, as llama.cpp requires it: the default context is sized from it.
         let n_ctx_train = required("context_length")?;
-        check_rope_scaling(f, &key, &bad)?;
+        let rope_freq_scale = check_rope_scaling(f, &key, &bad)?;
         let window = match arch.sliding_window {
             Some(_) => Some(required("attention.sliding_window")?),
             None => None,
@@ -139,6 +142,7 @@ impl ModelConfig {
             head_dim,
             n_rot,
             rope_base,
+            rope_freq_scale,
             rms_eps,
             window,
             attn_softcap,
@@ -166,11 +170,12 @@ impl ModelConfig {
 
 /// RoPE scaling (`rope.scaling.type` / `.factor`) changes every angle; only "none" (or a
 /// factor of 1) is implemented, so anything else is refused rather than run wrongly.
+/// The linear scale of the file's RoPE scaling (1 for none); other kinds are refused.
 fn check_rope_scaling(
     f: &GgufFile,
     key: &dyn Fn(&str) -> String,
     bad: &dyn Fn(String) -> Error,
-) -> Result<()> {
+) -> Result<f32> {
     let ty = f.get_str(&key("rope.scaling.type"))?.unwrap_or("none");
     let factor = f.get_f32(&key("rope.scaling.factor"))?;
     if let Some(v) = factor {
@@ -182,7 +187,8 @@ fn check_rope_scaling(
         }
     }
     match (ty, factor) {
-        ("none", _) | (_, Some(1.0)) => Ok(()),
+        ("none", _) | (_, Some(1.0)) => Ok(1.0),
+        ("linear", Some(factor)) => Ok(1.0 / factor),
         (ty, factor) => Err(bad(format!(
             "RoPE scaling '{ty}' (factor {}) is not supported yet",
             factor.map_or("unset".to_string(), |v| v.to_string())

@@ -114,6 +114,12 @@ impl CudaForward {
                 a.features().join(", ")
             )));
         }
+        if c.rope_freq_scale != 1.0 {
+            return Err(CudaError::Unsupported(
+                "the CUDA forward does not scale RoPE positions (rope.scaling.type linear) yet"
+                    .into(),
+            ));
+        }
         let w = &model.weights;
         let bytes = Self::bytes_needed(model, n_ctx, max_batch);
         gpu.check_fits(bytes)?;

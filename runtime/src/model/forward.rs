@@ -129,16 +129,17 @@ impl Model {
             }
             None => norm_rows(x, w, c.rms_eps, out),
         };
-        let angles = |base: f32| -> Vec<RopeAngles> {
+        let angles = |base: f32, scale: f32| -> Vec<RopeAngles> {
             pos.iter()
-                .map(|&p| RopeAngles::new(p, c.n_rot, base, w.rope_freqs.as_deref()))
+                .map(|&p| RopeAngles::scaled(p, c.n_rot, base, w.rope_freqs.as_deref(), scale))
                 .collect()
         };
-        let global_angles = angles(c.rope_base);
+        let global_angles = angles(c.rope_base, c.rope_freq_scale);
         let local_angles = arch
             .sliding_window
             .and_then(|sw| sw.local_rope_base)
-            .map(angles);
+            // As llama.cpp: Gemma 3's local layers are never position-scaled.
+            .map(|base| angles(base, 1.0));
 
         for (li, layer) in w.layers.iter().enumerate() {
             let window = c.layer_window(li);

@@ -205,11 +205,7 @@ pub struct ModelInfo {
 
 impl ModelInfo {
     fn n_gqa(&self) -> usize {
-        if self.n_head_kv == 0 {
-            0
-        } else {
-            self.n_head / self.n_head_kv
-        }
+        self.n_head.checked_div(self.n_head_kv).unwrap_or(0)
     }
     /// llama.cpp's `LLM_TYPE_70B`, the one model size the mixes look at.
     fn is_70b(&self) -> bool {

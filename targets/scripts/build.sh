@@ -11,6 +11,7 @@
 # PROFILE (default `device`: fat LTO, one codegen unit, abort on panic, stripped) picks the cargo
 # profile; PROFILE=release is a quicker build for trying things out. Installs the Rust target and,
 # for the glibc targets, the cross gcc that links them (apt; sudo only when not root).
+# NO_SERVE=1 leaves `edgelm serve` (the HTTP server: axum, tokio) out of the binary.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -63,7 +64,11 @@ ensure_rust_target "$target"
 out="target/$target/$(profile_dir "$profile")"
 
 if [ $kind = bin ]; then
-    cargo build --profile "$profile" --target "$target" -p edgelm-runtime --bin edgelm
+    features=()
+    if [ "${NO_SERVE:-0}" = 1 ]; then
+        features=(--no-default-features --features cli)
+    fi
+    cargo build --profile "$profile" --target "$target" -p edgelm-runtime --bin edgelm "${features[@]}"
     artifact="$out/edgelm"
 elif cargo pkgid edgelm-capi >/dev/null 2>&1; then
     cargo build --profile "$profile" --target "$target" -p edgelm-capi --lib

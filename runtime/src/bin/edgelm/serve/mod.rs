@@ -53,8 +53,9 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer KEY` on every route but /health.
     #[arg(long, value_name = "KEY")]
     api_key: Option<String>,
-    /// KV cache element type.
-    #[arg(long, value_parser = ["f16", "f32"], default_value = "f16")]
+    /// KV cache element type: f16, f32, or ggml blocks q8_0 (about half of f16's
+    /// memory, so twice the slots or context) or q4_0 (about a quarter).
+    #[arg(long, value_parser = KvType::NAMES, default_value = "f16")]
     kv_type: String,
     /// Chat template: a built-in name (gemma, chatml, llama3, phi3) or a Jinja file.
     /// Default: the file's own, else its architecture's built-in one, else chatml.
@@ -95,11 +96,7 @@ pub fn main(a: ServeArgs) -> Result<()> {
         n_ctx: a.ctx,
         n_batch: a.batch,
         threads: a.threads,
-        kv_type: if a.kv_type == "f32" {
-            KvType::F32
-        } else {
-            KvType::F16
-        },
+        kv_type: a.kv_type.parse().map_err(anyhow::Error::msg)?,
         precision: Precision::Fast,
         max_queue: a.max_queue,
     };

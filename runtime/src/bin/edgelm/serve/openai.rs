@@ -43,6 +43,9 @@ pub struct Params {
 
 /// Stop strings a request may give (OpenAI allows 4; llama-server any number).
 const MAX_STOP: usize = 16;
+/// Bytes of one stop string: they are matched on the scheduler thread after every
+/// token, so a huge one would slow every request on the server, not just its own.
+const MAX_STOP_BYTES: usize = 512;
 
 pub fn parse(body: &[u8], kind: Kind) -> Result<Params, ApiError> {
     let v: Value = serde_json::from_slice(body)
@@ -272,6 +275,15 @@ fn stop(o: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
             format!("stop has {} strings: at most {MAX_STOP}", list.len()),
         ));
     }
+    if let Some(long) = list.iter().find(|s| s.len() > MAX_STOP_BYTES) {
+        return Err(ApiError::field(
+            "stop",
+            format!(
+                "a stop string is {} bytes long: at most {MAX_STOP_BYTES}",
+                long.len()
+            ),
+        ));
+    }
     // An empty stop string would end every generation before its first token.
     Ok(list.into_iter().filter(|s| !s.is_empty()).collect())
 }
@@ -477,6 +489,11 @@ mod tests {
         );
         assert_eq!(
             param(chat(&format!(r#"{{{m},"stop":[1]}}"#))).as_deref(),
+            Some("stop")
+        );
+        let long = "x".repeat(MAX_STOP_BYTES + 1);
+        assert_eq!(
+            param(chat(&format!(r#"{{{m},"stop":"{long}"}}"#))).as_deref(),
             Some("stop")
         );
         assert_eq!(

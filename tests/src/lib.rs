@@ -106,3 +106,21 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// The metadata of a tiny fixture model (`tests/fixtures/tiny/NAME.json`, written by
+/// make_tiny_models.py): its input ids, transformers' argmax and greedy ids, ….
+pub fn tiny_meta(name: &str) -> serde_json::Value {
+    let path = fixtures_dir().join(format!("tiny/{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A list of ids in a tiny fixture's metadata (`input_ids`, `argmax`, `greedy_ids`).
+pub fn tiny_ids(meta: &serde_json::Value, key: &str) -> Vec<u32> {
+    meta[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("tiny fixture metadata: no {key}"))
+        .iter()
+        .map(|v| v.as_u64().expect("an id") as u32)
+        .collect()
+}

@@ -154,16 +154,8 @@ fn check(name: &str) {
     }
 
     // The runtime gives the same logits on both files.
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures_dir().join(format!("tiny/{name}.json"))).unwrap(),
-    )
-    .unwrap();
-    let ids: Vec<u32> = meta["input_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let meta = edgelm_tests::tiny_meta(name);
+    let ids = edgelm_tests::tiny_ids(&meta, "input_ids");
     let a = logits(&ours_file.0, &ids);
     let b = logits(&theirs_path, &ids);
     assert!(a == b, "{name}: logits differ");

@@ -59,16 +59,8 @@ fn check(path: &Path, ids: &[u32]) {
 
 /// Ids covering several token tiles: the tiny models' prompts repeated.
 fn tiny_ids(name: &str) -> Vec<u32> {
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures_dir().join(format!("tiny/{name}.json"))).unwrap(),
-    )
-    .unwrap();
-    let ids: Vec<u32> = meta["input_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let meta = edgelm_tests::tiny_meta(name);
+    let ids = edgelm_tests::tiny_ids(&meta, "input_ids");
     ids.iter().cycle().take(30).copied().collect()
 }
 

@@ -10,7 +10,6 @@ use edgelm_runtime::session::{Session, SessionOptions};
 use edgelm_runtime::tokenizer::Tokenizer;
 use edgelm_runtime::Precision;
 use edgelm_tests::{fixtures_dir, max_abs_diff, smollm2_path};
-use serde_json::Value;
 use std::sync::Arc;
 
 const TINY: [&str; 8] = [
@@ -42,16 +41,8 @@ fn tiny_models_quantized_cache_logits_are_close_to_f16() {
         if !path.exists() {
             continue;
         }
-        let meta: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
-        )
-        .unwrap();
-        let ids: Vec<u32> = meta["input_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
+        let meta = edgelm_tests::tiny_meta(name);
+        let ids = edgelm_tests::tiny_ids(&meta, "input_ids");
         let model = Arc::new(Model::load(&path).unwrap());
         let vocab = model.vocab_size();
         let kv_dim = model.config.kv_dim();

@@ -8,20 +8,12 @@ use edgelm_runtime::sampler::argmax;
 use edgelm_runtime::session::{Session, SessionOptions};
 use edgelm_runtime::Precision;
 use edgelm_tests::{fixtures_dir, max_abs_diff, read_f32s};
-use serde_json::Value;
 use std::sync::Arc;
 
 fn check(name: &str) {
     let dir = fixtures_dir().join("tiny");
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
-            .unwrap();
-    let ids: Vec<u32> = meta["input_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let meta = edgelm_tests::tiny_meta(name);
+    let ids = edgelm_tests::tiny_ids(&meta, "input_ids");
     let want = read_f32s(&dir.join(format!("{name}_logits.f32")));
     let model = Arc::new(Model::load(dir.join(format!("{name}.gguf"))).unwrap());
     assert_eq!(
@@ -51,12 +43,7 @@ fn check(name: &str) {
             "{name} {precision:?} batch {batch}: max |diff| {d}"
         );
         let argmax_got: Vec<u32> = got.chunks_exact(vocab).map(argmax).collect();
-        let argmax_want: Vec<u32> = meta["argmax"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
+        let argmax_want = edgelm_tests::tiny_ids(&meta, "argmax");
         assert_eq!(argmax_got, argmax_want, "{name}");
     }
 
@@ -75,12 +62,7 @@ fn check(name: &str) {
         greedy.push(t);
         logits = s.eval(&[t], LogitsFor::Last).unwrap();
     }
-    let want: Vec<u32> = meta["greedy_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let want = edgelm_tests::tiny_ids(&meta, "greedy_ids");
     assert_eq!(greedy, want, "{name} greedy");
 }
 

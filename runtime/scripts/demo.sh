@@ -7,7 +7,9 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 bash runtime/scripts/fetch-smollm2.sh
 bash tests/scripts/smollm2-hf.sh
-cargo build --release --quiet -p edgelm-runtime --bin edgelm -p edgelm-compress --bin edgelm-compress
+# cargo's own progress on stderr: a cold release build takes about two minutes on 2 cores.
+echo "building edgelm and edgelm-compress (release; about 2 minutes the first time on 2 cores)..." >&2
+cargo build --release -p edgelm-runtime --bin edgelm -p edgelm-compress --bin edgelm-compress
 hf=models/SmolLM2-135M-Instruct-f32
 model=models/SmolLM2-135M-Instruct.Q4_K_M.gguf
 echo '$ edgelm-compress -i '"$hf"' -q Q4_K_M -o '"$model"'   (per-tensor lines cut)'

@@ -116,9 +116,6 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
         Ok(())
     })?;
     let (n_ctx, plan) = planned.expect("the check ran");
-    if !a.json {
-        eprintln!("edgelm: {}", one_line(&plan, n_ctx));
-    }
     let (model, tok) = (&loaded.model, &loaded.tokenizer);
     let mut from = match &a.file {
         Some(f) => f.display().to_string(),
@@ -163,6 +160,10 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
         n_batch: a.batch,
     };
     let session = Session::with_device(Arc::clone(model), &opts, a.device)?;
+    // Printed once the run can start, so that a failure is one message.
+    if !a.json {
+        eprintln!("edgelm: {}", one_line(&plan, n_ctx));
+    }
     if let Some(n) = session.notice() {
         eprintln!("edgelm: {n}");
     }

@@ -75,85 +75,111 @@ impl MemoryPlan {
     }
 }
 
-/// The plan for `file` (its header only is read) under `req`.
-pub fn plan(file: &GgufFile, req: &PlanRequest) -> Result<MemoryPlan> {
-    let c = ModelConfig::from_gguf(file)?;
-    let header = file.data_offset();
-    let weights = file.file_size().saturating_sub(header);
-    let count = |key: &str| {
-        file.get_str_array(key)
-            .ok()
-            .flatten()
-            .map_or((0, 0), |a| (a.len() as u64, a.text_len() as u64))
-    };
-    let (tokens, _) = count("tokenizer.ggml.tokens");
-    let (merges, _) = count("tokenizer.ggml.merges");
-    // The header's pages are read once from the map and its values live in the heap.
-    let tokenizer = 2 * header + PER_TOKEN * tokens + PER_MERGE * merges;
-    let kv_cache = kv_cache_bytes(&c, req);
-    let vocab = file
-        .tensor("token_embd.weight")
-        .and_then(|t| t.dims.get(1).copied())
-        .unwrap_or(tokens);
-    let rows = req.n_batch.max(1) as u64;
-    let (d, qd, kvd, ff) = (
-        c.n_embd as u64,
-        c.q_dim() as u64,
-        c.kv_dim() as u64,
-        c.n_ff as u64,
-    );
-    // f32 activations: x, xn, delta (d); q, attn (q_dim); k, v (kv_dim); gate, up (ff).
-    let activations = 4 * rows * (3 * d + 2 * qd + 2 * kvd + 2 * ff);
-    let logits = 4 * req.logits_rows.max(1) as u64 * vocab;
-    // Per thread: scores of a block of 16 queries of a head group over the context.
-    let group = (c.n_head / c.n_head_kv.max(1)) as u64;
-    let attention = 4 * req.threads.max(1) as u64 * 16 * group * (req.n_ctx as u64 + 32);
-    let scratch = activations + logits + attention;
-    let peak_rss = PROCESS_BASE + tokenizer + weights + kv_cache + scratch;
-    Ok(MemoryPlan {
-        weights,
-        kv_cache,
-        scratch,
-        tokenizer,
-        process: PROCESS_BASE,
-        peak_rss,
-        available: available_memory(),
-    })
+/// What a model file needs, read once from its header; [`Footprint::plan`] then
+/// evaluates it for any request without reading the file again.
+#[derive(Clone, Debug)]
+pub struct Footprint {
+    config: ModelConfig,
+    weights: u64,
+    tokenizer: u64,
+    vocab: u64,
 }
 
-fn kv_cache_bytes(c: &ModelConfig, req: &PlanRequest) -> u64 {
-    let values = 2.0 * c.n_layer as f64 * req.n_ctx as f64 * c.kv_dim() as f64;
-    (values * req.kv_bytes_per_value * req.parallel.max(1) as f64) as u64
-}
-
-/// The largest context (≤ `max`, a multiple of 256 when above 256) whose plan fits
-/// `budget` bytes, if any does.
-pub fn largest_fitting_ctx(
-    file: &GgufFile,
-    req: &PlanRequest,
-    budget: u64,
-    max: usize,
-) -> Result<Option<usize>> {
-    let fits = |n: usize| -> Result<bool> {
-        let r = PlanRequest {
-            n_ctx: n,
-            ..req.clone()
+impl Footprint {
+    pub fn read(file: &GgufFile) -> Result<Footprint> {
+        let config = ModelConfig::from_gguf(file)?;
+        let header = file.data_offset();
+        let count = |key: &str| {
+            file.get_str_array(key)
+                .ok()
+                .flatten()
+                .map_or(0, |a| a.len() as u64)
         };
-        Ok(plan(file, &r)?.peak_rss <= budget)
-    };
-    if !fits(16.min(max))? {
-        return Ok(None);
+        let tokens = count("tokenizer.ggml.tokens");
+        let merges = count("tokenizer.ggml.merges");
+        let vocab = file
+            .tensor("token_embd.weight")
+            .and_then(|t| t.dims.get(1).copied())
+            .unwrap_or(tokens);
+        Ok(Footprint {
+            config,
+            weights: file.file_size().saturating_sub(header),
+            // The header's pages are read once from the map and its values live in
+            // the heap.
+            tokenizer: 2 * header + PER_TOKEN * tokens + PER_MERGE * merges,
+            vocab,
+        })
     }
-    let (mut lo, mut hi) = (16.min(max), max);
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        if fits(mid)? {
-            lo = mid;
-        } else {
-            hi = mid - 1;
+
+    /// The context length the model was trained for.
+    pub fn n_ctx_train(&self) -> usize {
+        self.config.n_ctx_train
+    }
+
+    /// The plan under `req`, `available` left unknown (the caller knows its budget).
+    pub fn plan(&self, req: &PlanRequest) -> MemoryPlan {
+        let c = &self.config;
+        let values = 2.0 * c.n_layer as f64 * req.n_ctx as f64 * c.kv_dim() as f64;
+        let kv_cache = (values * req.kv_bytes_per_value * req.parallel.max(1) as f64) as u64;
+        let rows = req.n_batch.max(1) as u64;
+        let (d, qd, kvd, ff) = (
+            c.n_embd as u64,
+            c.q_dim() as u64,
+            c.kv_dim() as u64,
+            c.n_ff as u64,
+        );
+        // f32 activations: x, xn, delta (d); q, attn (q_dim); k, v (kv_dim); gate, up (ff).
+        let activations = 4 * rows * (3 * d + 2 * qd + 2 * kvd + 2 * ff);
+        let logits = 4 * req.logits_rows.max(1) as u64 * self.vocab;
+        // Per thread: scores of a block of 16 queries of a head group over the context.
+        let group = (c.n_head / c.n_head_kv.max(1)) as u64;
+        let attention = 4 * req.threads.max(1) as u64 * 16 * group * (req.n_ctx as u64 + 32);
+        let scratch = activations + logits + attention;
+        MemoryPlan {
+            weights: self.weights,
+            kv_cache,
+            scratch,
+            tokenizer: self.tokenizer,
+            process: PROCESS_BASE,
+            peak_rss: PROCESS_BASE + self.tokenizer + self.weights + kv_cache + scratch,
+            available: None,
         }
     }
-    Ok(Some(if lo > 256 { lo / 256 * 256 } else { lo }))
+
+    /// The largest context (≤ `max`, a multiple of 256 when above 256) whose plan fits
+    /// `budget` bytes, if any does.
+    pub fn largest_fitting_ctx(&self, req: &PlanRequest, budget: u64, max: usize) -> Option<usize> {
+        let fits = |n: usize| {
+            self.plan(&PlanRequest {
+                n_ctx: n,
+                ..req.clone()
+            })
+            .peak_rss
+                <= budget
+        };
+        let mut lo = 16.min(max);
+        if !fits(lo) {
+            return None;
+        }
+        let mut hi = max;
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Some(if lo > 256 { lo / 256 * 256 } else { lo })
+    }
+}
+
+/// The plan for `file` (its header only is read) under `req`, against what this
+/// device can give now.
+pub fn plan(file: &GgufFile, req: &PlanRequest) -> Result<MemoryPlan> {
+    let mut p = Footprint::read(file)?.plan(req);
+    p.available = available_memory();
+    Ok(p)
 }
 
 /// Memory this process can still get: the smaller of `MemAvailable` and what the

@@ -22,8 +22,8 @@ use edgelm_runtime::Precision;
 
 use crate::alloc_budget;
 use crate::gen_args::GenArgs;
-use crate::load::{load_checked, thread_count, thread_pool};
-use crate::memory::{one_line, plan_batch, plan_for, Ctx, Want};
+use crate::load::{thread_count, thread_pool};
+use crate::memory::{load_planned, one_line, plan_batch, Ctx, Want};
 use crate::run::{chat_template, render_messages, starts_with_bos, TEMPLATE_MEMORY};
 use crate::stream_out::StreamOut;
 
@@ -73,9 +73,8 @@ pub fn main(a: ChatArgs) -> Result<()> {
 }
 
 fn chat(a: &ChatArgs, threads: usize) -> Result<()> {
-    let mut planned = None;
-    let loaded = load_checked(&a.model, |file| {
-        let want = Want {
+    let (loaded, n_ctx, plan) = load_planned(&a.model, |file| {
+        Ok(Want {
             ctx: a.ctx,
             budget: None,
             kv_type: &a.kv_type,
@@ -83,11 +82,8 @@ fn chat(a: &ChatArgs, threads: usize) -> Result<()> {
             n_batch: plan_batch(file, a.ctx, a.batch)?,
             logits_rows: 1,
             threads,
-        };
-        planned = Some(plan_for(file, &want)?);
-        Ok(())
+        })
     })?;
-    let (n_ctx, plan) = planned.context("the memory plan was not made")?;
     eprintln!("edgelm: {}", one_line(&plan, n_ctx));
     let tok = &loaded.tokenizer;
     let (template, label, source) = chat_template(

@@ -10,7 +10,7 @@ use edgelm_runtime::gguf::GgufFile;
 use edgelm_runtime::kv_cache::KvType;
 use edgelm_runtime::model::ModelConfig;
 use edgelm_runtime::plan::{
-    available_memory, human, largest_fitting_ctx, parse_size, plan, MemoryPlan, PlanRequest,
+    available_memory, human, parse_size, Footprint, MemoryPlan, PlanRequest,
 };
 
 /// `--ctx`: a number of tokens (0: the default), or `auto`.
@@ -65,68 +65,77 @@ pub struct Want<'a> {
     pub threads: usize,
 }
 
+impl Want<'_> {
+    fn request(&self, n_ctx: usize) -> PlanRequest {
+        PlanRequest {
+            n_ctx,
+            parallel: self.parallel,
+            kv_bytes_per_value: kv_bytes_per_value(self.kv_type),
+            n_batch: self.n_batch,
+            logits_rows: self.logits_rows,
+            threads: self.threads,
+        }
+    }
+
+    /// The context asked for, when it is a number (0: the default).
+    fn fixed_ctx(&self, train: usize) -> Option<usize> {
+        match self.ctx {
+            Ctx::Tokens(0) => Some(train.min(4096)),
+            Ctx::Tokens(n) => Some(n),
+            Ctx::Auto => None,
+        }
+    }
+}
+
 /// The context to run with (per sequence) and its plan, or an error saying what does
 /// fit. Reads only the header of `file`.
 pub fn plan_for(file: &GgufFile, w: &Want) -> Result<(usize, MemoryPlan)> {
     let label = file.path().display().to_string();
-    let train = ModelConfig::from_gguf(file)?.n_ctx_train;
-    let req = |n_ctx| PlanRequest {
-        n_ctx,
-        parallel: w.parallel,
-        kv_bytes_per_value: kv_bytes_per_value(w.kv_type),
-        n_batch: w.n_batch,
-        logits_rows: w.logits_rows,
-        threads: w.threads,
-    };
+    let fp = Footprint::read(file).with_context(|| label.clone())?;
+    let train = fp.n_ctx_train();
     let budget = w.budget.or_else(available_memory);
-    let n_ctx = match w.ctx {
-        Ctx::Tokens(0) => train.min(4096),
-        Ctx::Tokens(n) if n > train => {
+    let n_ctx = match w.fixed_ctx(train) {
+        Some(n) if n > train => {
             bail!("--ctx {n} is larger than the model's context length {train}")
         }
-        Ctx::Tokens(n) => n,
-        Ctx::Auto => {
+        Some(n) => n,
+        None => {
             let Some(budget) = budget else {
                 bail!("--ctx auto: the available memory is unknown here; give --mem-budget SIZE");
             };
-            match largest_fitting_ctx(file, &req(train), budget, train)? {
-                Some(n) => {
-                    eprintln!(
-                        "edgelm: --ctx auto: {n} tokens (the most that fit {} of memory)",
-                        human(budget)
-                    );
-                    n
-                }
-                None => bail!(
+            let Some(n) = fp.largest_fitting_ctx(&w.request(train), budget, train) else {
+                bail!(
                     "{label}: even a 16-token context needs more than {} of memory",
                     human(budget)
-                ),
-            }
+                );
+            };
+            eprintln!(
+                "edgelm: --ctx auto: {n} tokens (the most that fit {} of memory)",
+                human(budget)
+            );
+            n
         }
     };
-    let mut p = plan(file, &req(n_ctx)).with_context(|| label.clone())?;
-    if w.budget.is_some() {
-        p.available = budget;
-    }
+    let mut p = fp.plan(&w.request(n_ctx));
+    p.available = budget;
     if !p.fits() {
         let avail = p.available.unwrap_or(0);
         let mut advice = Vec::new();
-        if let Some(n) = largest_fitting_ctx(file, &req(train), avail, n_ctx)? {
+        if let Some(n) = fp.largest_fitting_ctx(&w.request(train), avail, n_ctx) {
             if n < n_ctx {
                 advice.push(format!("--ctx {n}"));
             }
         }
-        for smaller in ["q8_0", "q4_0"] {
-            if kv_bytes_per_value(smaller) < kv_bytes_per_value(w.kv_type) {
-                let r = PlanRequest {
-                    kv_bytes_per_value: kv_bytes_per_value(smaller),
-                    ..req(n_ctx)
-                };
-                if plan(file, &r)?.peak_rss <= avail {
-                    advice.push(format!("--kv-type {smaller}"));
-                    break;
-                }
-            }
+        let smaller = ["q8_0", "q4_0"].into_iter().find(|&t| {
+            let bytes = kv_bytes_per_value(t);
+            let r = PlanRequest {
+                kv_bytes_per_value: bytes,
+                ..w.request(n_ctx)
+            };
+            bytes < kv_bytes_per_value(w.kv_type) && fp.plan(&r).peak_rss <= avail
+        });
+        if let Some(t) = smaller {
+            advice.push(format!("--kv-type {t}"));
         }
         let advice = match advice.len() {
             0 => "nothing smaller fits: free memory or use a smaller model file".to_string(),
@@ -141,6 +150,22 @@ pub fn plan_for(file: &GgufFile, w: &Want) -> Result<(usize, MemoryPlan)> {
         );
     }
     Ok((n_ctx, p))
+}
+
+/// Loads `path` after planning its memory from the header: `want` says what the run
+/// asks for, and a run that cannot fit stops before any weight is touched. Returns the
+/// model, the context to run with and the plan.
+pub fn load_planned<'a>(
+    path: &std::path::Path,
+    want: impl FnOnce(&GgufFile) -> Result<Want<'a>>,
+) -> Result<(crate::load::Loaded, usize, MemoryPlan)> {
+    let mut planned = None;
+    let loaded = crate::load::load_checked(path, |file| {
+        planned = Some(plan_for(file, &want(file)?)?);
+        Ok(())
+    })?;
+    let (n_ctx, plan) = planned.context("the memory plan was not made")?;
+    Ok((loaded, n_ctx, plan))
 }
 
 /// The plan in one line, for the top of a run's report.
@@ -205,22 +230,12 @@ pub fn main(a: PlanArgs) -> Result<()> {
     let (n_ctx, p, verdict) = match plan_for(&file, &want) {
         Ok((n, p)) => (n, p, None),
         Err(e) => {
-            let n = match a.ctx {
-                Ctx::Tokens(0) | Ctx::Auto => ModelConfig::from_gguf(&file)?.n_ctx_train.min(4096),
-                Ctx::Tokens(n) => n,
-            };
-            let req = PlanRequest {
-                n_ctx: n,
-                parallel: want.parallel,
-                kv_bytes_per_value: kv_bytes_per_value(&a.kv_type),
-                n_batch: want.n_batch,
-                logits_rows: want.logits_rows,
-                threads,
-            };
-            let mut p = plan(&file, &req)?;
-            if let Some(b) = want.budget {
-                p.available = Some(b);
-            }
+            let fp = Footprint::read(&file)?;
+            let n = want
+                .fixed_ctx(fp.n_ctx_train())
+                .unwrap_or(fp.n_ctx_train().min(4096));
+            let mut p = fp.plan(&want.request(n));
+            p.available = want.budget.or_else(available_memory);
             (n, p, Some(e))
         }
     };

@@ -19,8 +19,8 @@ use edgelm_runtime::Precision;
 
 use crate::alloc_budget;
 use crate::gen_args::GenArgs;
-use crate::load::{load_checked, read_text_file, thread_count, thread_pool, MIB};
-use crate::memory::{one_line, plan_batch, plan_for, Ctx, Size, Want};
+use crate::load::{read_text_file, thread_count, thread_pool, MIB};
+use crate::memory::{load_planned, one_line, plan_batch, Ctx, Size, Want};
 use crate::stream_out::StreamOut;
 
 #[derive(Args)]
@@ -101,9 +101,8 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
     let (threads, threads_why) = threads;
     // The plan, from the header alone: a run that cannot fit stops here, before the
     // weights are touched.
-    let mut planned = None;
-    let loaded = load_checked(&a.model, |file| {
-        let want = Want {
+    let (loaded, n_ctx, plan) = load_planned(&a.model, |file| {
+        Ok(Want {
             ctx: a.ctx,
             budget: a.mem_budget.map(|s| s.0),
             kv_type: if a.precise { "f32" } else { &a.kv_type },
@@ -111,11 +110,8 @@ fn run(a: &RunArgs, prompt: &str, threads: (usize, String), started: Instant) ->
             n_batch: plan_batch(file, a.ctx, a.batch)?,
             logits_rows: 1,
             threads,
-        };
-        planned = Some(plan_for(file, &want)?);
-        Ok(())
+        })
     })?;
-    let (n_ctx, plan) = planned.expect("the check ran");
     let (model, tok) = (&loaded.model, &loaded.tokenizer);
     let mut from = match &a.file {
         Some(f) => f.display().to_string(),
